@@ -1,0 +1,109 @@
+"""The one error tree of pith-mirror.
+
+Every failure the generator reports is a ``GeneratorError``; ``cli.main`` catches it once.
+
+    GeneratorError
+    ├── UsageError          bad command line or configuration (exit 2)
+    │   └── ConfigError     a config file with one or more problems, all listed
+    ├── RecordError         a record (or other Pith document) is bad data; carries a stable ``code``
+    │   ├── JsonError       the bytes are not strict JSON (duplicate key, NaN, depth, size, ...)
+    │   └── VerificationError  the JSON is well formed but a Pith rule does not hold
+    ├── SourceError         an input file or directory cannot be read
+    ├── OutputError         the output directory is unsafe, locked, or cannot be written
+    └── BuildFailedError    the build stopped because records were invalid (exit 1)
+
+Codes are stable strings (``hash_mismatch``, ``bad_signature``...), listed in ``CODES``; tests
+assert them, and reports and the CLI print them.
+"""
+
+from __future__ import annotations
+
+# code -> one-line meaning; the README lists the same table.
+CODES: dict[str, str] = {
+    # strict JSON
+    "invalid_utf8": "the bytes are not valid UTF-8",
+    "bom": "the document starts with a byte-order mark",
+    "invalid_json": "the bytes are not JSON",
+    "duplicate_key": "an object has the same key twice",
+    "non_finite_number": "NaN, Infinity or a number too large for a double",
+    "number_too_large": "an integer with more digits than the bound",
+    "float_in_canonical": "a float inside canonical_record",
+    "lone_surrogate": "a string holds a lone UTF-16 surrogate",
+    "too_deep": "nesting deeper than the bound",
+    "too_large": "the document is larger than the size bound",
+    "not_an_object": "the document is not a JSON object",
+    # record shape and identifiers
+    "canonical_schema": "canonical_record does not have the published shape",
+    "hash_missing": "canonical_sha256 is absent",
+    "hash_mismatch": "canonical_sha256 is not the SHA-256 of the canonical JSON",
+    "pith_number_mismatch": "pith_number does not derive from the hash",
+    "short_number_mismatch": "short_pith_number does not derive from the hash",
+    "alias_mismatch": "an alias does not derive from the record",
+    "source_mismatch": "source differs from canonical_record.source",
+    "title_hash_mismatch": "paper.title does not hash to title_canon_sha256",
+    "bad_identifier": "an identifier (SUFFIX, arXiv id) fails its strict pattern",
+    # receipt
+    "no_receipt": "the record carries no receipt",
+    "receipt_malformed": "the receipt lacks a field or has a wrong type or value",
+    "receipt_hash_mismatch": "receipt.canonical_sha256 differs from the record's hash",
+    "unknown_key": "no pinned key matches the receipt's fingerprint",
+    "key_not_valid": "the signing key was not valid at the receipt's signing time",
+    "bad_signature": "the Ed25519 signature does not verify",
+    # build-level
+    "conflicting_copies": "two inputs hold different bytes for the same record",
+}
+
+
+class GeneratorError(Exception):
+    """Root of every error pith-mirror raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(GeneratorError):
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in configuration:\n{lines}")
+
+
+class RecordError(GeneratorError):
+    """Bad data in one document. ``where`` names it: a file, file:line, URL or pith number."""
+
+    def __init__(self, code: str, where: str, detail: str) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        self.code = code
+        self.where = where
+        self.detail = detail
+        super().__init__(f"{where}: {code}: {detail}")
+
+
+class JsonError(RecordError):
+    pass
+
+
+class VerificationError(RecordError):
+    pass
+
+
+class SourceError(GeneratorError):
+    pass
+
+
+class OutputError(GeneratorError):
+    pass
+
+
+class BuildFailedError(GeneratorError):
+    def __init__(self, failures: list[RecordError]) -> None:
+        self.failures = failures
+        super().__init__(
+            f"{len(failures)} invalid record(s); nothing was published "
+            "(use --skip-invalid to publish the valid ones)"
+        )

@@ -1,0 +1,42 @@
+"""Helpers that turn hostile upstream text into safe template values."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+_ALLOWED_SCHEMES = ("http", "https")
+# C0/C1 controls; bidi embeddings, overrides and isolates; zero-width characters.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def safe_url(value: object) -> str | None:
+    """An http(s) URL fit for an ``href``, or None. Anything else is shown as text only."""
+    if not isinstance(value, str) or len(value) > 2048:
+        return None
+    if _INVISIBLE.search(value) or any(c.isspace() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _ALLOWED_SCHEMES or not parts.netloc:
+        return None
+    return value
+
+
+def clean_text(value: object, limit: int = 2000) -> str:
+    """Untrusted text for display: controls, bidi overrides and zero-width characters removed,
+    NFC-normalised, bounded in length. Autoescape still applies after this."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text
+
+
+def arxiv_abs_url(arxiv_id: str, version: int | None = None) -> str:
+    return f"https://arxiv.org/abs/{arxiv_id}" + (f"v{version}" if version else "")

@@ -1,0 +1,315 @@
+"""The renderer: one jinja2 environment, autoescape on for every template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+from generator import GENERATOR, __version__, paths
+from generator.config import Config
+from generator.keyring import Keyring
+from generator.render.filters import arxiv_abs_url, clean_text, safe_url
+from generator.verify import VerifiedRecord
+from generator.verify.record import NOT_CHECKED, UNSIGNED, VERIFIED, WARNING
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'"
+)
+DERIVED_NOTE = (
+    "Derived by this mirror from the record's own {field} field. This is not a byte copy of "
+    "Pith's endpoint, whose shape is not published."
+)
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    dest_path: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """What listings need of a record: small, picklable, sortable."""
+
+    suffix: str
+    pith_number: str
+    arxiv_id: str
+    version: int
+    title: str
+    authors: str
+    submitted_at: str
+    primary_cat: str
+    canonical_sha256: str
+    raw_sha256: str
+    key_id: str
+    key_fingerprint: str
+    signed_at: str | None
+    where: str
+    checks: tuple[tuple[str, str, str], ...]
+    outputs: tuple[str, ...]
+
+
+def dumps_derived(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def format_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Renderer:
+    def __init__(self, config: Config, keyring: Keyring) -> None:
+        self.config = config
+        self.keyring = keyring
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(config.templates_dir)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["text"] = clean_text
+        self.env.globals.update(
+            generator=GENERATOR,
+            version=__version__,
+            site_title=config.title,
+            csp=CSP,
+            keyring=keyring.describe(),
+            upstream=config.upstream.rstrip("/"),
+            base_url=config.base_url,
+            status_words={
+                VERIFIED: "verified",
+                UNSIGNED: "unsigned",
+                NOT_CHECKED: "not checked",
+                WARNING: "warning",
+            },
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _linker(self, page_path: str) -> Callable[[str], str]:
+        def link(to_path: str) -> str:
+            return paths.relative_url(page_path, to_path, link_files=self.config.link_files)
+
+        return link
+
+    def page(self, template: str, dest_path: str, **context: Any) -> OutputFile:
+        html = self.env.get_template(template).render(
+            link=self._linker(dest_path), page_path=dest_path, **context
+        )
+        return OutputFile(dest_path, html.encode("utf-8"))
+
+    # -- records -----------------------------------------------------------------------------
+    def render_record(self, rec: VerifiedRecord) -> tuple[list[OutputFile], RecordSummary]:
+        suffix = rec.suffix
+        doc = rec.doc
+        files = [OutputFile(paths.record_json(suffix), rec.raw)]
+        derived: dict[str, str | None] = {"graph": None, "events": None}
+        if isinstance(doc.get("graph_snapshot"), dict):
+            files.append(
+                OutputFile(
+                    paths.graph_json(suffix),
+                    dumps_derived(
+                        self._derived(rec, "graph_snapshot", {"graph_snapshot": doc["graph_snapshot"]})
+                    ),
+                )
+            )
+            derived["graph"] = paths.graph_json(suffix)
+        if isinstance(doc.get("events"), list):
+            body = {"events": doc["events"]}
+            if isinstance(doc.get("event_summary"), dict):
+                body["event_summary"] = doc["event_summary"]
+            files.append(
+                OutputFile(paths.events_json(suffix), dumps_derived(self._derived(rec, "events", body)))
+            )
+            derived["events"] = paths.events_json(suffix)
+        view = record_view(rec)
+        page_path = paths.record_page(suffix)
+        files.append(self.page("record.html", page_path, r=view, derived=derived))
+        files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
+        summary = RecordSummary(
+            suffix=suffix,
+            pith_number=rec.pith_number,
+            arxiv_id=rec.arxiv_id,
+            version=rec.version,
+            title=view["title"],
+            authors=view["authors"],
+            submitted_at=rec.submitted_at,
+            primary_cat=rec.metadata["primary_cat"],
+            canonical_sha256=rec.canonical_sha256,
+            raw_sha256=rec.raw_sha256,
+            key_id=rec.key.key_id,
+            key_fingerprint=rec.key.fingerprint_hex,
+            signed_at=rec.signed_at,
+            where=rec.where,
+            checks=tuple((c.name, c.status, c.detail) for c in rec.checks),
+            outputs=tuple(f.dest_path for f in files),
+        )
+        return files, summary
+
+    def _derived(self, rec: VerifiedRecord, fieldname: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "pith_mirror_derived": True,
+            "derived_by": GENERATOR,
+            "note": DERIVED_NOTE.format(field=fieldname),
+            "pith_number": rec.pith_number,
+            "canonical_sha256": rec.canonical_sha256,
+            "derived_from": {
+                "path": "/" + paths.record_json(rec.suffix),
+                "sha256": rec.raw_sha256,
+                "field": fieldname,
+            },
+            **body,
+        }
+
+    def paper_redirect(self, short8: str, targets: Sequence[tuple[str, str]]) -> OutputFile:
+        """``/paper/{SHORT8}/``: a redirect to the record, or a choice when the short number is shared."""
+        return self.page("paper.html", paths.paper_page(short8), short8=short8, targets=list(targets))
+
+    # -- site pages --------------------------------------------------------------------------
+    def render_index(self, summaries: Sequence[RecordSummary], build_time: str) -> list[OutputFile]:
+        size = self.config.page_size
+        ordered = sorted(summaries, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
+        pages = max(1, -(-len(ordered) // size))
+        out = []
+        for n in range(1, pages + 1):
+            chunk = ordered[(n - 1) * size : n * size]
+            out.append(
+                self.page(
+                    "index.html",
+                    paths.index_page(n),
+                    records=chunk,
+                    page_no=n,
+                    pages=pages,
+                    total=len(ordered),
+                    build_time=build_time,
+                    page_paths=[paths.index_page(i) for i in range(1, pages + 1)],
+                )
+            )
+        return out
+
+    def render_report(self, report: dict[str, Any]) -> list[OutputFile]:
+        data = (json.dumps(report, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+        return [
+            OutputFile("verification.json", data),
+            self.page("verification.html", "verification/index.html", report=report),
+        ]
+
+    def render_fixed(self) -> list[OutputFile]:
+        files = [
+            self.page("404.html", "404.html"),
+            OutputFile(".nojekyll", b""),
+            OutputFile("robots.txt", self._robots()),
+        ]
+        static = self.config.static_dir
+        for src in sorted(p for p in static.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            files.append(OutputFile("static/" + src.relative_to(static).as_posix(), src.read_bytes()))
+        return files
+
+    def _robots(self) -> bytes:
+        lines = ["User-agent: *", "Allow: /"]
+        if self.config.base_url:
+            lines.append(f"Sitemap: {self.config.base_url}sitemap.xml")
+        return ("\n".join(lines) + "\n").encode()
+
+
+def record_view(rec: VerifiedRecord) -> dict[str, Any]:
+    """Everything the record page shows, with signed and unsigned data kept apart."""
+    doc = rec.doc
+    paper = doc.get("paper") if isinstance(doc.get("paper"), dict) else {}
+    assert isinstance(paper, dict)
+    meta = rec.metadata
+    receipt = doc["receipt"]
+    links = doc.get("links") if isinstance(doc.get("links"), dict) else {}
+    assert isinstance(links, dict)
+    graph = doc.get("graph_snapshot") if isinstance(doc.get("graph_snapshot"), dict) else None
+    inbound = doc.get("inbound_citations") if isinstance(doc.get("inbound_citations"), dict) else None
+    aliases = []
+    for alias in doc.get("aliases") or []:
+        if isinstance(alias, dict):
+            aliases.append(
+                {
+                    "kind": clean_text(alias.get("alias_kind"), 40),
+                    "value": clean_text(alias.get("alias_value"), 200),
+                    "created_at": clean_text(alias.get("created_at"), 40),
+                }
+            )
+    upstream_links = []
+    for name in ("html", "json", "graph_json", "events_json", "paper"):
+        if name in links:
+            upstream_links.append(
+                {"name": name, "url": safe_url(links[name]), "text": clean_text(links[name], 300)}
+            )
+    return {
+        "suffix": rec.suffix,
+        "pith_number": rec.pith_number,
+        "short_pith_number": rec.short_pith_number,
+        "canonical_sha256": rec.canonical_sha256,
+        "raw_sha256": rec.raw_sha256,
+        "arxiv_id": rec.arxiv_id,
+        "version": rec.version,
+        "arxiv_url": arxiv_abs_url(rec.arxiv_id, rec.version),
+        "doi": f"10.48550/arxiv.{rec.arxiv_id}",
+        "title": clean_text(rec.title, 1000) if rec.title else "",
+        "title_verified": rec.title is not None,
+        "authors": clean_text(paper.get("authors_text"), 5000),
+        "abstract_excerpt": clean_text(paper.get("abstract_excerpt"), 5000),
+        "headline": clean_text(paper.get("headline"), 1000),
+        "submitted_at": meta["submitted_at"],
+        "primary_cat": meta["primary_cat"],
+        "cross_cats": list(meta["cross_cats_sorted"]),
+        "license": meta["license"],
+        "license_url": safe_url(meta["license"]),
+        "receipt": {
+            "key_id": rec.key.key_id,
+            "hint_key_id": clean_text(receipt.get("key_id"), 80),
+            "fingerprint": rec.key.fingerprint_hex,
+            "signature_b64": rec.signature_b64,
+            "signed_at": clean_text(rec.signed_at, 40),
+            "builder_version": clean_text(receipt.get("builder_version"), 120),
+            "receipt_version": clean_text(receipt.get("receipt_version"), 40),
+        },
+        "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in rec.checks],
+        "aliases": aliases,
+        "graph": _graph_summary(graph, inbound),
+        "upstream_links": upstream_links,
+        "canonical_pretty": json.dumps(rec.canonical, indent=2, sort_keys=True, ensure_ascii=False),
+    }
+
+
+def _count(section: Any, key: str = "count") -> int | None:
+    if (
+        isinstance(section, dict)
+        and isinstance(section.get(key), int)
+        and not isinstance(section.get(key), bool)
+    ):
+        value: int = section[key]
+        return value
+    return None
+
+
+def _graph_summary(graph: dict[str, Any] | None, inbound: dict[str, Any] | None) -> dict[str, Any] | None:
+    if graph is None and inbound is None:
+        return None
+    graph = graph or {}
+    integrity = graph.get("integrity") if isinstance(graph.get("integrity"), dict) else {}
+    assert isinstance(integrity, dict)
+    summary = integrity.get("summary") if isinstance(integrity.get("summary"), dict) else {}
+    assert isinstance(summary, dict)
+    clean = integrity.get("clean")
+    return {
+        "claims": _count(graph.get("claims")),
+        "references": _count(graph.get("references")),
+        "references_resolved": _count(graph.get("references"), "resolved_work"),
+        "author_claims": _count(graph.get("author_claims")),
+        "integrity_clean": clean if isinstance(clean, bool) else None,
+        "integrity_counts": {k: _count(summary, k) for k in ("critical", "advisory", "informational")},
+        "inbound": _count(inbound),
+        "builder_version": clean_text(graph.get("builder_version"), 120),
+    }

@@ -1,0 +1,184 @@
+"""Synthetic Pith records signed by a test key: for tests, benchmarks and demos.
+
+Follows PROTOCOL.md §1-3 exactly, so a keyring that pins the test key verifies them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from generator.identifiers import (
+    derived_aliases,
+    key_fingerprint_hex,
+    pith_number,
+    short_pith_number,
+    suffix_from_hash,
+    title_canon_sha256,
+)
+from generator.strictjson import canonical_json
+
+_WORDS = (
+    "quantum lattice neural sparse flat minima activation graph spectral boson entropy "
+    "gauge Rényi Schrödinger Ångström naïve über café déjà-vu $\\eta^\\prime$ $O(n\\log n)$ "
+    "Transformers convex manifold stochastic Bayesian galaxy dark-matter proton Hilbert"
+).split()
+_NAMES = (
+    "Zhang Müller Dvořák Ren\\'e Nguyễn O'Brien Søren García-López Kowalczyk Ibrahim Tanaka Ólafsdóttir"
+).split()
+_CATS = ["cs.LG", "cs.AI", "math.AG", "hep-th", "astro-ph.CO", "quant-ph", "cs.CL", "stat.ML"]
+
+
+@dataclass(frozen=True)
+class TestKey:
+    key_id: str
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def from_seed(cls, seed: bytes, key_id: str = "test-key-1") -> TestKey:
+        return cls(key_id, Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed).digest()))
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def fingerprint(self) -> str:
+        return key_fingerprint_hex(self.public_bytes)
+
+    def keyring_json(self, **window: str | None) -> bytes:
+        entry: dict[str, Any] = {"key_id": self.key_id, "public_key_hex": self.public_bytes.hex()}
+        entry.update(window)
+        return json.dumps({"keys": [entry]}, indent=1).encode()
+
+    def sign_hash(self, h: str) -> str:
+        return base64.b64encode(self.private.sign(bytes.fromhex(h))).decode()
+
+
+def make_record(
+    key: TestKey,
+    *,
+    arxiv_id: str = "2601.00001",
+    version: int = 1,
+    title: str = "A synthetic paper",
+    authors: str = "A. Author, B. Author",
+    submitted_at: str = "2026-01-02T03:04:05Z",
+    primary_cat: str = "cs.LG",
+    cross_cats: list[str] | None = None,
+    license: str = "http://creativecommons.org/licenses/by/4.0/",
+    abstract: str = "An abstract.",
+    signed_at: str = "2026-05-26T02:04:46.467688Z",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A full record in upstream key order, with a valid receipt by ``key``."""
+    canonical = {
+        "source": {"id": arxiv_id, "kind": "arxiv", "version": version},
+        "metadata": {
+            "license": license,
+            "primary_cat": primary_cat,
+            "submitted_at": submitted_at,
+            "cross_cats_sorted": sorted(cross_cats or []),
+            "title_canon_sha256": title_canon_sha256(title),
+            "abstract_canon_sha256": title_canon_sha256(abstract),
+        },
+        "schema_version": "1.0",
+    }
+    h = hashlib.sha256(canonical_json(canonical)).hexdigest()
+    suffix = suffix_from_hash(h)
+    record: dict[str, Any] = {
+        "record_type": "pith_number_record",
+        "schema_url": "https://pith.science/schemas/pith-number/v1.json",
+        "pith_number": pith_number(submitted_at[:4], suffix),
+        "short_pith_number": short_pith_number(suffix),
+        "schema_version": "1.0",
+        "canonical_sha256": h,
+        "source": {"kind": "arxiv", "id": arxiv_id, "version": version},
+        "attestation_state": "computed",
+        "paper": {
+            "title": title,
+            "license": license,
+            "cross_cats": sorted(cross_cats or []),
+            "primary_cat": primary_cat,
+            "authors_text": authors,
+            "submitted_at": submitted_at,
+            "abstract_excerpt": abstract[:600],
+        },
+        "canonical_record": canonical,
+        "receipt": {
+            "kind": "pith_receipt",
+            "key_id": key.key_id,
+            "algorithm": "ed25519",
+            "signed_at": signed_at,
+            "signature_b64": key.sign_hash(h),
+            "signed_message": "canonical_sha256_bytes",
+            "builder_version": "synthetic",
+            "receipt_version": "0.3",
+            "canonical_sha256": h,
+            "signature_status": "signed_v1",
+            "public_key_fingerprint": key.fingerprint,
+        },
+        "aliases": [
+            {"alias_kind": k, "alias_value": v, "created_at": signed_at}
+            for k, v in derived_aliases(suffix, arxiv_id, version).items()
+        ],
+        "links": {
+            "html": f"https://pith.science/pith/{suffix}",
+            "json": f"https://pith.science/pith/{suffix}.json",
+        },
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+def resign(record: dict[str, Any], key: TestKey) -> dict[str, Any]:
+    """Recompute hash, identifiers and receipt after ``canonical_record`` was edited."""
+    h = hashlib.sha256(canonical_json(record["canonical_record"])).hexdigest()
+    suffix = suffix_from_hash(h)
+    src = record["canonical_record"]["source"]
+    record["canonical_sha256"] = h
+    record["pith_number"] = pith_number(record["canonical_record"]["metadata"]["submitted_at"][:4], suffix)
+    record["short_pith_number"] = short_pith_number(suffix)
+    record["receipt"]["canonical_sha256"] = h
+    record["receipt"]["signature_b64"] = key.sign_hash(h)
+    record["aliases"] = [
+        {"alias_kind": k, "alias_value": v}
+        for k, v in derived_aliases(suffix, src["id"], src["version"]).items()
+    ]
+    return record
+
+
+def random_record(key: TestKey, rng: random.Random, n: int) -> dict[str, Any]:
+    """A varied record (non-ASCII, LaTeX) for benchmarks; deterministic in ``rng``."""
+    year = rng.randint(2008, 2026)
+    month = rng.randint(1, 12)
+    title = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(4, 12)))
+    authors = ", ".join(
+        sorted(f"{rng.choice('ABCDEFGHJKLM')}. {rng.choice(_NAMES)}" for _ in range(rng.randint(1, 6)))
+    )
+    primary = rng.choice(_CATS)
+    cross = sorted({rng.choice(_CATS) for _ in range(rng.randint(0, 2))} - {primary})
+    abstract = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 110)))
+    return make_record(
+        key,
+        arxiv_id=f"{year % 100:02d}{month:02d}.{n % 100000:05d}",
+        version=rng.randint(1, 3),
+        title=title,
+        authors=authors,
+        submitted_at=f"{year}-{month:02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+        primary_cat=primary,
+        cross_cats=cross,
+        abstract=abstract,
+    )
+
+
+def dump_record(record: dict[str, Any]) -> bytes:
+    """Upstream style: one line, key order kept, non-ASCII as is."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

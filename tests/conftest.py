@@ -1,0 +1,65 @@
+"""Shared fixtures: real Pith records, a test signing key, helpers to write records to disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.synth import TestKey, dump_record, make_record
+
+REPO = Path(__file__).resolve().parent.parent
+RECORDS = REPO / "content" / "records"
+FIXTURES = REPO / "tests" / "fixtures"
+# the read-only shared fixtures beside the checkout, when present; tests use the bundled copies
+SEED = RECORDS / "75T7H6BVKLX2X7KPYCGRY4USAC.json"
+UNSIGNED = FIXTURES / "unsigned"
+
+os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+@pytest.fixture(scope="session")
+def test_key() -> TestKey:
+    return TestKey.from_seed(b"pith-mirror tests", "test-key-1")
+
+
+@pytest.fixture(scope="session")
+def other_key() -> TestKey:
+    return TestKey.from_seed(b"not pinned", "test-key-1")
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path, test_key: TestKey) -> Path:
+    path = tmp_path / "keyring.json"
+    path.write_bytes(test_key.keyring_json())
+    return path
+
+
+@pytest.fixture
+def write_records(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """write_records([record, ...], dirname) -> directory holding one file per record."""
+
+    def _write(records: list[dict[str, Any]], dirname: str = "in") -> Path:
+        folder = tmp_path / dirname
+        folder.mkdir(parents=True, exist_ok=True)
+        for rec in records:
+            name = rec.get("canonical_sha256", "x")[:16] + ".json"
+            (folder / name).write_bytes(dump_record(rec))
+        return folder
+
+    return _write
+
+
+@pytest.fixture
+def synth(test_key: TestKey):  # type: ignore[no-untyped-def]
+    def _make(**kw: Any) -> dict[str, Any]:
+        return make_record(test_key, **kw)
+
+    return _make
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())
