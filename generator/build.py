@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -314,14 +314,19 @@ def run_build(
                     (staging / rel).unlink(missing_ok=True)
             if len({s.suffix for s in refused} & {s.suffix for s in accepted}):
                 raise AssertionError("a refused record is also accepted")
-            site_files = _site_files(renderer, config, keyring, accepted, failures, staging)
-            for written, f in enumerate(site_files, start=1):
-                if not write_file(staging, f.dest_path, f.data):
-                    replace_file(staging, f.dest_path, f.data)
-                if fail_after is not None and written >= fail_after:
-                    raise OSError(5, "injected fault while writing", f.dest_path)
+            ctx = SiteContext(
+                config, keyring, renderer, accepted, failures, _build_time(config, accepted), staging
+            )
+            site_files = 0
+            for step in SITE_STEPS:
+                for f in step(ctx):
+                    if not write_file(staging, f.dest_path, f.data):
+                        replace_file(staging, f.dest_path, f.data)
+                    site_files += 1
+                    if fail_after is not None and site_files >= fail_after:
+                        raise OSError(5, "injected fault while writing", f.dest_path)
             report.stage_times["site pages"] = time.monotonic() - t1
-            log.info("site pages: %d file(s) in %.2fs", len(site_files), report.stage_times["site pages"])
+            log.info("site pages: %d file(s) in %.2fs", site_files, report.stage_times["site pages"])
             t2 = time.monotonic()
             items = [(s.suffix, s.canonical_sha256) for s in accepted]
             problems = [
@@ -335,37 +340,67 @@ def run_build(
                 len(items),
                 report.stage_times["re-verify output"],
             )
+            for step in FINAL_STEPS:
+                for f in step(ctx):
+                    if not write_file(staging, f.dest_path, f.data):
+                        replace_file(staging, f.dest_path, f.data)
+                    site_files += 1
             assert staged is not None
             staged.publish()
             report.output = output
-            report.files_written = sum(len(s.outputs) for s in accepted) + len(site_files)
+            report.files_written = sum(len(s.outputs) for s in accepted) + site_files
         finally:
             runner.close()
     report.stage_times["total"] = time.monotonic() - t0
     return report
 
 
-def _site_files(
-    renderer: Renderer,
-    config: Config,
-    keyring: Keyring,
-    accepted: list[RecordSummary],
-    failures: list[RecordError],
-    staging: Path,
-) -> list[OutputFile]:
-    build_time = _build_time(config, accepted)
-    files = renderer.render_index(accepted, build_time)
-    files += renderer.render_report(_report(config, keyring, accepted, failures, build_time))
-    files += renderer.render_fixed()
-    # a short number shared by several records gets a page that lists them all
+@dataclass(frozen=True)
+class SiteContext:
+    """What site-wide steps see: the accepted records (summaries only) and the build settings."""
+
+    config: Config
+    keyring: Keyring
+    renderer: Renderer
+    records: list[RecordSummary]
+    failures: list[RecordError]
+    build_time: str
+    staging: Path
+
+
+SiteStep = Callable[[SiteContext], Iterable[OutputFile]]
+
+
+def index_pages(ctx: SiteContext) -> Iterable[OutputFile]:
+    return ctx.renderer.render_index(ctx.records, ctx.build_time)
+
+
+def report_pages(ctx: SiteContext) -> Iterable[OutputFile]:
+    return ctx.renderer.render_report(
+        _report(ctx.config, ctx.keyring, ctx.records, ctx.failures, ctx.build_time)
+    )
+
+
+def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:
+    return ctx.renderer.render_fixed()
+
+
+def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
+    """A short number shared by several records gets a page that lists them all."""
     by_short: dict[str, list[RecordSummary]] = defaultdict(list)
-    for s in accepted:
+    for s in ctx.records:
         by_short[s.suffix[:8]].append(s)
     for short8, group in sorted(by_short.items()):
         if len(group) > 1:
             targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
-            files.append(renderer.paper_redirect(short8, targets))
-    return files
+            yield ctx.renderer.paper_redirect(short8, targets)
+
+
+# Site-wide steps, in order. Each writes files from the summaries; a later step may replace a
+# file an earlier one wrote. FINAL_STEPS run after every other file is in the staging tree
+# (for example a manifest of the whole tree).
+SITE_STEPS: list[SiteStep] = [index_pages, report_pages, fixed_files, shared_short_numbers]
+FINAL_STEPS: list[SiteStep] = []
 
 
 def _take(it: Iterator[RawRecord], n: int) -> Iterator[RawRecord]:

@@ -108,30 +108,24 @@ class Renderer:
     # -- records -----------------------------------------------------------------------------
     def render_record(self, rec: VerifiedRecord) -> tuple[list[OutputFile], RecordSummary]:
         suffix = rec.suffix
-        doc = rec.doc
         files = [OutputFile(paths.record_json(suffix), rec.raw)]
-        derived: dict[str, str | None] = {"graph": None, "events": None}
-        if isinstance(doc.get("graph_snapshot"), dict):
-            files.append(
-                OutputFile(
-                    paths.graph_json(suffix),
-                    dumps_derived(
-                        self._derived(rec, "graph_snapshot", {"graph_snapshot": doc["graph_snapshot"]})
-                    ),
-                )
-            )
-            derived["graph"] = paths.graph_json(suffix)
-        if isinstance(doc.get("events"), list):
-            body = {"events": doc["events"]}
-            if isinstance(doc.get("event_summary"), dict):
-                body["event_summary"] = doc["event_summary"]
-            files.append(
-                OutputFile(paths.events_json(suffix), dumps_derived(self._derived(rec, "events", body)))
-            )
-            derived["events"] = paths.events_json(suffix)
+        copies: dict[str, tuple[str, bool]] = {}  # kind -> (path, derived?)
+        for kind, dest, fieldname in (
+            ("graph", paths.graph_json(suffix), "graph_snapshot"),
+            ("events", paths.events_json(suffix), "events"),
+        ):
+            fetched = rec.endpoint(kind)
+            if fetched is not None:
+                files.append(OutputFile(dest, fetched))
+                copies[kind] = (dest, False)
+                continue
+            body = self._derived_body(rec, fieldname)
+            if body is not None:
+                files.append(OutputFile(dest, dumps_derived(self._derived(rec, fieldname, body))))
+                copies[kind] = (dest, True)
         view = record_view(rec)
         page_path = paths.record_page(suffix)
-        files.append(self.page("record.html", page_path, r=view, derived=derived))
+        files.append(self.page("record.html", page_path, r=view, copies=copies))
         files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
         summary = RecordSummary(
             suffix=suffix,
@@ -152,6 +146,18 @@ class Renderer:
             outputs=tuple(f.dest_path for f in files),
         )
         return files, summary
+
+    @staticmethod
+    def _derived_body(rec: VerifiedRecord, fieldname: str) -> dict[str, Any] | None:
+        doc = rec.doc
+        if fieldname == "graph_snapshot" and isinstance(doc.get("graph_snapshot"), dict):
+            return {"graph_snapshot": doc["graph_snapshot"]}
+        if fieldname == "events" and isinstance(doc.get("events"), list):
+            body: dict[str, Any] = {"events": doc["events"]}
+            if isinstance(doc.get("event_summary"), dict):
+                body["event_summary"] = doc["event_summary"]
+            return body
+        return None
 
     def _derived(self, rec: VerifiedRecord, fieldname: str, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -275,6 +281,7 @@ def record_view(rec: VerifiedRecord) -> dict[str, Any]:
             "builder_version": clean_text(receipt.get("builder_version"), 120),
             "receipt_version": clean_text(receipt.get("receipt_version"), 40),
         },
+        "notes": [clean_text(n, 1000) for n in rec.notes],
         "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in rec.checks],
         "aliases": aliases,
         "graph": _graph_summary(graph, inbound),

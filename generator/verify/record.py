@@ -58,6 +58,15 @@ class VerifiedRecord:
     signed_at: str | None
     title: str | None
     checks: tuple[Check, ...] = field(default=())
+    endpoints: tuple[tuple[str, bytes], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def endpoint(self, kind: str) -> bytes | None:
+        """Fetched bytes of another endpoint of this record (not verified by this class)."""
+        for name, data in self.endpoints:
+            if name == kind:
+                return data
+        return None
 
     @property
     def raw_sha256(self) -> str:
@@ -414,4 +423,6 @@ def verify_record(raw: RawRecord, keyring: Keyring, *, max_bytes: int = MAX_BYTE
         signed_at=signed_at,
         title=title,
         checks=tuple(checks),
+        endpoints=raw.endpoints,
+        notes=raw.notes,
     )
