@@ -19,12 +19,15 @@ class RawRecord:
 
     ``endpoints`` holds other documents of the same record as (kind, bytes) pairs, unverified;
     ``notes`` holds what the source wants the reader told (for example: a newer copy refused).
+    ``origin_url``/``fetched_at`` are the record's provenance; local files have neither.
     """
 
     data: bytes
     where: str
     endpoints: tuple[tuple[str, bytes], ...] = ()
     notes: tuple[str, ...] = ()
+    origin_url: str | None = None  # the URL the record was fetched from, when downloaded
+    fetched_at: str | None = None  # when it was fetched (ISO-8601 UTC), when downloaded
 
     def endpoint(self, kind: str) -> bytes | None:
         for name, data in self.endpoints:

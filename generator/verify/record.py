@@ -60,6 +60,8 @@ class VerifiedRecord:
     checks: tuple[Check, ...] = field(default=())
     endpoints: tuple[tuple[str, bytes], ...] = ()
     notes: tuple[str, ...] = ()
+    origin_url: str | None = None
+    fetched_at: str | None = None
 
     def endpoint(self, kind: str) -> bytes | None:
         """Fetched bytes of another endpoint of this record (not verified by this class)."""
@@ -425,4 +427,6 @@ def verify_record(raw: RawRecord, keyring: Keyring, *, max_bytes: int = MAX_BYTE
         checks=tuple(checks),
         endpoints=raw.endpoints,
         notes=raw.notes,
+        origin_url=raw.origin_url,
+        fetched_at=raw.fetched_at,
     )
