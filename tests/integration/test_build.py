@@ -1,0 +1,193 @@
+"""The build end to end: fail closed, atomic publish, determinism, safe output directories."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.build import run_build
+from generator.config import Config
+from generator.errors import BuildFailedError, OutputError
+from generator.synth import TestKey, dump_record, make_record
+from tests.conftest import RECORDS, REPO, SEED, UNSIGNED
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name)
+
+
+def build(out: Path, *sources: Path, **kw: object) -> None:
+    run_build(Config(sources=tuple(sources), output=out, **kw), progress=False)  # type: ignore[arg-type]
+
+
+def test_seed_copy_is_byte_identical_and_pages_exist(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build(out)
+    assert (out / "pith/75T7H6BVKLX2X7KPYCGRY4USAC.json").read_bytes() == SEED.read_bytes()
+    derived = json.loads((out / "api/pith-number/75T7H6BVKLX2X7KPYCGRY4USAC/graph.json").read_bytes())
+    assert derived["pith_mirror_derived"] is True and "not a byte copy" in derived["note"]
+    report = json.loads((out / "verification.json").read_bytes())
+    assert report["published"] == 3 and report["skipped"] == []
+    assert {r["key_id"] for r in report["records"]} == {"pith-v1-2026-05"}
+    paper = (out / "paper/75T7H6BV/index.html").read_text()
+    assert "../../pith/75T7H6BVKLX2X7KPYCGRY4USAC/" in paper
+    for name in ("index.html", "404.html", ".nojekyll", "robots.txt", "verification/index.html"):
+        assert (out / name).exists(), name
+
+
+def test_invalid_record_fails_closed_and_keeps_old_site(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build(out)
+    before = tree(out)
+    with pytest.raises(BuildFailedError) as info:
+        build(out, RECORDS, UNSIGNED)
+    assert {f.code for f in info.value.failures} == {"no_receipt"}
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_skip_invalid_publishes_the_rest_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build(out, RECORDS, UNSIGNED, skip_invalid=True)
+    report = json.loads((out / "verification.json").read_bytes())
+    assert report["published"] == 3
+    assert sorted(s["code"] for s in report["skipped"]) == ["no_receipt"] * 3
+    assert not any((out / "pith" / f"{p.stem}.json").exists() for p in UNSIGNED.glob("*.json"))
+    assert "no_receipt" in (out / "verification/index.html").read_text()
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_fault_while_writing_leaves_previous_site(tmp_path: Path, k: int) -> None:
+    out = tmp_path / "site"
+    build(out)
+    before = tree(out)
+    with pytest.raises(OSError):
+        run_build(Config(output=out), progress=False, fail_after=k)
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_conflicting_copies_of_one_record(tmp_path: Path, test_key: TestKey, keyring_file: Path) -> None:
+    rec = make_record(test_key)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "r.json").write_bytes(dump_record(rec))
+    rec["paper"]["authors_text"] = "Someone Else"  # unsigned change: same pith number, other bytes
+    (b / "r.json").write_bytes(dump_record(rec))
+    out = tmp_path / "site"
+    with pytest.raises(BuildFailedError) as info:
+        build(out, a, b, keyring_files=(keyring_file,))
+    assert [f.code for f in info.value.failures] == ["conflicting_copies"]
+    build(out, a, b, keyring_files=(keyring_file,), skip_invalid=True)
+    assert not (out / "pith" / f"{rec['pith_number'][10:]}.json").exists()
+    # identical copies are one record
+    build(out, a, a, keyring_files=(keyring_file,))
+    assert json.loads((out / "verification.json").read_bytes())["published"] == 1
+
+
+def test_jsonl_source(tmp_path: Path, test_key: TestKey, keyring_file: Path) -> None:
+    recs = [make_record(test_key, arxiv_id=f"2602.{i:05d}", title=f"Paper {i}") for i in range(5)]
+    lines = tmp_path / "records.jsonl"
+    lines.write_bytes(b"\n".join(dump_record(r) for r in recs) + b"\n\n")
+    out = tmp_path / "site"
+    build(out, lines, keyring_files=(keyring_file,))
+    for r in recs:
+        suffix = r["pith_number"].split(":")[2]
+        assert (out / f"pith/{suffix}.json").read_bytes() == dump_record(r)
+
+
+def test_bad_jsonl_line_is_named(tmp_path: Path, test_key: TestKey, keyring_file: Path) -> None:
+    lines = tmp_path / "records.jsonl"
+    lines.write_bytes(dump_record(make_record(test_key)) + b'\n{"a":1,"a":2}\n')
+    with pytest.raises(BuildFailedError) as info:
+        build(tmp_path / "site", lines, keyring_files=(keyring_file,))
+    assert [(f.code, f.where) for f in info.value.failures] == [("duplicate_key", f"{lines}:2")]
+
+
+def test_parallel_build_equals_serial_build(tmp_path: Path, test_key: TestKey, keyring_file: Path) -> None:
+    import random
+
+    from generator.synth import random_record
+
+    rng = random.Random(7)
+    lines = tmp_path / "many.jsonl"
+    lines.write_bytes(b"\n".join(dump_record(random_record(test_key, rng, i)) for i in range(300)))
+    build(tmp_path / "one", lines, keyring_files=(keyring_file,), jobs=1)
+    build(tmp_path / "two", lines, keyring_files=(keyring_file,), jobs=2)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+@pytest.mark.parametrize("case", ["root", "home", "input", "inside-input", "symlink", "foreign", "file"])
+def test_unsafe_output_directories_are_refused(tmp_path: Path, case: str) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "r.json").write_bytes(SEED.read_bytes())
+    target = {
+        "root": Path("/"),
+        "home": Path.home(),
+        "input": src,
+        "inside-input": src / "site",
+        "symlink": tmp_path / "link",
+        "foreign": tmp_path / "documents",
+        "file": tmp_path / "afile",
+    }[case]
+    if case == "symlink":
+        (tmp_path / "real").mkdir()
+        target.symlink_to(tmp_path / "real")
+    if case == "foreign":
+        target.mkdir()
+        (target / "thesis.tex").write_text("precious")
+    if case == "file":
+        target.write_text("x")
+    with pytest.raises(OutputError):
+        build(target, src)
+    if case == "foreign":
+        assert (target / "thesis.tex").read_text() == "precious"
+
+
+def test_second_build_at_once_is_refused(tmp_path: Path) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(OutputError, match="lock"):
+            build(tmp_path / "site")
+    finally:
+        os.close(fd)
+
+
+def test_two_builds_are_byte_identical_across_environments(tmp_path: Path) -> None:
+    """Different hash seed, time zone, locale and umask: the same bytes."""
+    outs = []
+    for i, (seed, tz, lang, umask) in enumerate(
+        [("1", "UTC", "C", "022"), ("999", "Asia/Tokyo", "C.UTF-8", "077")]
+    ):
+        out = tmp_path / f"site{i}"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz, "LC_ALL": lang, "PYTHONPATH": str(REPO)}
+        env.pop("SOURCE_DATE_EPOCH", None)
+        cmd = f"umask {umask} && {sys.executable} -m generator build -q -o {out}"
+        subprocess.run(["sh", "-c", cmd], env=env, cwd=tmp_path, check=True)
+        outs.append(tree(out))
+    assert outs[0] == outs[1]
+
+
+def test_source_date_epoch_sets_shown_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.config import load_config
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None)
+    run_build(Config(output=tmp_path / "site", source_date_epoch=cfg.source_date_epoch), progress=False)
+    assert (
+        json.loads((tmp_path / "site/verification.json").read_bytes())["build_time"] == "2023-11-14T22:13:20Z"
+    )
