@@ -251,7 +251,7 @@ def _settle(
             if warnings:
                 failures.append(
                     VerificationError(
-                        "source_mismatch", first.pith_number, "--strict: " + "; ".join(warnings)
+                        "unsigned_field_mismatch", first.pith_number, "--strict: " + "; ".join(warnings)
                     )
                 )
                 refused.append(first)

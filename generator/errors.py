@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "source_mismatch": "source differs from canonical_record.source",
     "title_hash_mismatch": "paper.title does not hash to title_canon_sha256",
     "bad_identifier": "an identifier (SUFFIX, arXiv id) fails its strict pattern",
+    "unsigned_field_mismatch": "--strict: an unsigned field contradicts the signed record",
     # receipt
     "no_receipt": "the record carries no receipt",
     "receipt_malformed": "the receipt lacks a field or has a wrong type or value",

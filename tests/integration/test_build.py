@@ -191,3 +191,17 @@ def test_source_date_epoch_sets_shown_time(tmp_path: Path, monkeypatch: pytest.M
     assert (
         json.loads((tmp_path / "site/verification.json").read_bytes())["build_time"] == "2023-11-14T22:13:20Z"
     )
+
+
+def test_strict_turns_warnings_into_failures(tmp_path: Path, test_key: TestKey, keyring_file: Path) -> None:
+    rec = make_record(test_key)
+    rec["paper"]["primary_cat"] = "hep-th"  # unsigned copy disagrees with the signed one
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "r.json").write_bytes(dump_record(rec))
+    build(tmp_path / "lenient", src, keyring_files=(keyring_file,))
+    page = next((tmp_path / "lenient/pith").glob("*/index.html")).read_text()
+    assert "warning" in page and "cs.LG" in page
+    with pytest.raises(BuildFailedError) as info:
+        build(tmp_path / "strict", src, keyring_files=(keyring_file,), strict=True)
+    assert [f.code for f in info.value.failures] == ["unsigned_field_mismatch"]
