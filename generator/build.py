@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from generator import GENERATOR, paths
 from generator.config import Config
-from generator.errors import BuildFailedError, RecordError, VerificationError
+from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
 from generator.keyring import Keyring, load_keyring, parse_time
 from generator.progress import Progress
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
@@ -349,6 +349,12 @@ def run_build(
             staged.publish()
             report.output = output
             report.files_written = sum(len(s.outputs) for s in accepted) + site_files
+        except OSError as exc:
+            where = exc.filename or (staging if staging is not None else "output")
+            raise OutputError(
+                f"{config.output}: cannot write {where}: {exc.strerror or exc}; "
+                "the previous site is untouched"
+            ) from exc
         finally:
             runner.close()
     report.stage_times["total"] = time.monotonic() - t0

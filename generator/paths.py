@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 from generator.errors import OutputError
 from generator.identifiers import SHORT8_RE, is_arxiv_id, is_suffix
@@ -13,7 +12,7 @@ _SAFE_REL = re.compile(r"[A-Za-z0-9._/-]+")
 
 def safe_rel(rel: str) -> str:
     """Raise ``OutputError`` unless ``rel`` is a plain relative path inside the site."""
-    parts = PurePosixPath(rel).parts
+    parts = rel.split("/")
     if (
         not rel
         or _SAFE_REL.fullmatch(rel) is None

@@ -71,7 +71,7 @@ def test_fault_while_writing_leaves_previous_site(tmp_path: Path, k: int) -> Non
     out = tmp_path / "site"
     build(out)
     before = tree(out)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="injected fault"):
         run_build(Config(output=out), progress=False, fail_after=k)
     assert tree(out) == before
     assert leftovers(tmp_path) == []
@@ -205,3 +205,35 @@ def test_strict_turns_warnings_into_failures(tmp_path: Path, test_key: TestKey, 
     with pytest.raises(BuildFailedError) as info:
         build(tmp_path / "strict", src, keyring_files=(keyring_file,), strict=True)
     assert [f.code for f in info.value.failures] == ["unsigned_field_mismatch"]
+
+
+@pytest.mark.parametrize("errno_value", [28, 13])  # ENOSPC, EACCES
+def test_io_fault_at_every_file_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_value: int
+) -> None:
+    """An I/O error at the k-th file created, for every k: old site intact, no temp files."""
+    import generator.write as write_mod
+
+    out = tmp_path / "site"
+    build(out)
+    before = tree(out)
+    real_open = os.open
+    calls = {"n": 0, "fail_at": -1}
+
+    def flaky_open(path: object, flags: int, *args: object, **kw: object) -> int:
+        if flags & os.O_CREAT:
+            calls["n"] += 1
+            if calls["n"] == calls["fail_at"]:
+                raise OSError(errno_value, os.strerror(errno_value), str(path))
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(write_mod.os, "open", flaky_open)
+    build(tmp_path / "count", jobs=1)
+    total = calls["n"]
+    assert total >= 15
+    for k in range(1, total + 1):
+        calls.update(n=0, fail_at=k)
+        with pytest.raises(OutputError, match=os.strerror(errno_value)):
+            build(out, jobs=1)
+        assert tree(out) == before, f"site changed after a fault at write {k}"
+        assert leftovers(tmp_path) == []
