@@ -328,6 +328,7 @@ def check_receipt(
         "kind": "pith_receipt",
         "algorithm": "ed25519",
         "signed_message": "canonical_sha256_bytes",
+        "signature_status": "signed_v1",
     }
     for name, value in expected.items():
         if name in receipt and receipt[name] != value:
@@ -356,10 +357,15 @@ def check_receipt(
             f"signature is {len(signature)} bytes, an Ed25519 signature is 64",
         )
     fingerprint = receipt.get("public_key_fingerprint")
-    if not isinstance(fingerprint, str):
-        raise _fail("receipt_malformed", where, "receipt.public_key_fingerprint is missing")
     hint = receipt.get("key_id")
-    candidates = keyring.by_fingerprint(fingerprint)
+    if fingerprint is None:
+        # A receipt that names no fingerprint: every pinned key is tried and the signature decides.
+        candidates = list(keyring.keys)
+        fingerprint = "none given"
+    elif not isinstance(fingerprint, str):
+        raise _fail("receipt_malformed", where, "receipt.public_key_fingerprint is not a string")
+    else:
+        candidates = keyring.by_fingerprint(fingerprint)
     if not candidates:
         raise _fail(
             "unknown_key",
@@ -373,7 +379,9 @@ def check_receipt(
         raise _fail(
             "bad_signature",
             where,
-            f"signature does not verify with key {candidates[0].key_id} ({fingerprint})",
+            f"signature does not verify with pinned key {candidates[0].key_id} "
+            f"(fingerprint {fingerprint})"
+            + (f" or {len(candidates) - 1} other pinned key(s)" if len(candidates) > 1 else ""),
         )
     for key in verified_by:
         if key.valid_at(signed_time):

@@ -202,3 +202,10 @@ def test_copy_is_not_shared() -> None:
     a = verify_record(RawRecord(seed, "a"), Keyring.default())
     b = copy.deepcopy(a.doc)
     assert b == a.doc
+
+
+def test_receipt_without_fingerprint_is_matched_by_signature(test_key: TestKey, keyring_file: Path) -> None:
+    rec = make_record(test_key)
+    del rec["receipt"]["public_key_fingerprint"]
+    out = verify_record(RawRecord(dump_record(rec), "x"), load_keyring([keyring_file]))
+    assert out.key.fingerprint_hex == test_key.fingerprint
