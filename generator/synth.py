@@ -6,6 +6,7 @@ Follows PROTOCOL.md §1-3 exactly, so a keyring that pins the test key verifies 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import random
@@ -184,3 +185,189 @@ def random_record(key: TestKey, rng: random.Random, n: int) -> dict[str, Any]:
 def dump_record(record: dict[str, Any]) -> bytes:
     """Upstream style: one line, key order kept, non-ASCII as is."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- open graph: bundles, states, integrity files (PROTOCOL.md §6-7) ----------------------------
+# Event ids and event signatures below follow no published rule (there is none): they only give
+# synthetic events the shape seen on real ones. The mirror never treats them as verified.
+
+
+def _signer(key: TestKey) -> dict[str, str]:
+    return {
+        "key_id": key.key_id,
+        "public_key_fingerprint": key.fingerprint,
+        "signer_id": "pith.science",
+        "signer_type": "pith_registry",
+    }
+
+
+def make_event(
+    key: TestKey,
+    record: dict[str, Any],
+    event_type: str,
+    target: str,
+    payload: dict[str, Any],
+    created_at: str,
+) -> dict[str, Any]:
+    """A bundle event with a synthetic id and signature (neither follows a published rule)."""
+    body: dict[str, Any] = {
+        "event_type": event_type,
+        "subject_pith_number": record["pith_number"],
+        "target": target,
+        "payload": payload,
+        "created_at": created_at,
+        "signer": _signer(key),
+    }
+    digest = hashlib.sha256(canonical_json(body)).hexdigest()
+    return {
+        "event_id": f"sha256:{digest}",
+        **body,
+        "signature_b64": key.sign_hash(digest),
+    }
+
+
+def make_bundle(
+    key: TestKey,
+    record: dict[str, Any],
+    *,
+    graph_snapshots: int = 1,
+    created_at: str = "2026-05-18T01:16:39Z",
+) -> dict[str, Any]:
+    """A bundle for ``record``: a record_created event, then ``graph_snapshots`` graph events."""
+    record = copy.deepcopy(record)
+    created: dict[str, Any] = copy.deepcopy(
+        {
+            "canonical_record": record["canonical_record"],
+            "canonical_sha256": record["canonical_sha256"],
+            "receipt": record["receipt"],
+        }
+    )
+    events = [make_event(key, record, "record_created", "record", created, created_at)]
+    for n in range(graph_snapshots):
+        snapshot = {
+            "graph_snapshot": {
+                "builder_version": "synthetic",
+                "claims": {"count": n, "items": []},
+                "references": {"count": 10 + n, "resolved_work": n},
+            }
+        }
+        events.append(
+            make_event(key, record, "graph_snapshot", "graph", snapshot, f"2026-05-19T00:00:{n:02d}Z")
+        )
+    return {
+        "bundle_type": "pith_open_graph_bundle",
+        "bundle_version": "1.0",
+        "pith_number": record["pith_number"],
+        "short_pith_number": record["short_pith_number"],
+        "canonical_record": record["canonical_record"],
+        "canonical_sha256": record["canonical_sha256"],
+        "source": record["source"],
+        "source_aliases": [
+            {"alias_kind": a["alias_kind"], "alias_value": a["alias_value"], "created_at": created_at}
+            for a in record["aliases"]
+        ],
+        "events": events,
+    }
+
+
+def make_state(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The state Pith would publish for a bundle whose events are all valid."""
+    bundle = copy.deepcopy(bundle)
+    snapshots = [
+        {k: e[k] for k in ("event_id", "target", "created_at", "signer", "payload")}
+        for e in bundle["events"]
+        if e.get("target") == "graph"
+    ]
+    return {
+        "state_type": "pith_open_graph_state",
+        "state_version": "1.0",
+        "pith_number": bundle["pith_number"],
+        "merge_version": "pith-open-graph-merge-v1",
+        "event_count": len(bundle["events"]),
+        "valid_event_count": len(bundle["events"]),
+        "invalid_event_count": 0,
+        "equivocation_count": 0,
+        "current": {
+            "canonical_record": bundle["canonical_record"],
+            "source_aliases": bundle["source_aliases"],
+            "graph_snapshots": snapshots,
+        },
+    }
+
+
+def make_finding(
+    arxiv_id: str,
+    *,
+    detector: str = "doi_compliance",
+    finding_type: str = "unresolvable_identifier",
+    severity: str = "advisory",
+    note: str = "A DOI could not be resolved.",
+    ref_index: int = 1,
+    audited_at: str = "2026-05-20T02:09:54.095816Z",
+) -> dict[str, Any]:
+    return {
+        "event_type": "pith.integrity.v1",
+        "detector": detector,
+        "detector_version": "1.0.0",
+        "finding_type": finding_type,
+        "verdict_class": "incontrovertible",
+        "severity": severity,
+        "arxiv_id": arxiv_id,
+        "evidence_hash": hashlib.sha256(f"{detector}:{ref_index}".encode()).hexdigest(),
+        "evidence": {"ref_index": ref_index},
+        "note": note,
+        "ref_index": ref_index,
+        "audited_at": audited_at,
+    }
+
+
+def sign_integrity_event(
+    key: TestKey, payload: dict[str, Any], event_id: int, created_at: str = "2026-05-20T02:12:39.541617+00:00"
+) -> dict[str, Any]:
+    """An integrity event: Ed25519 over the 32 raw bytes of sha256(canonical_json(payload))."""
+    digest = hashlib.sha256(canonical_json(payload)).hexdigest()
+    return {
+        "event_id": event_id,
+        "event_type": "pith.integrity.v1",
+        "payload_sha256": digest,
+        "signature_b64": key.sign_hash(digest),
+        "signing_key_id": key.key_id,
+        "created_at": created_at,
+        "payload": payload,
+    }
+
+
+def make_integrity(key: TestKey, arxiv_id: str, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """An integrity.json for ``arxiv_id`` whose events sign ``findings``."""
+    counts = {
+        s: sum(1 for f in findings if f["severity"] == s) for s in ("critical", "advisory", "informational")
+    }
+    return {
+        "schema": "https://pith.science/schemas/pith-integrity/v1.json",
+        "pith_number": arxiv_id,
+        "arxiv_id": arxiv_id,
+        "integrity": {
+            "available": True,
+            "endpoint": f"/pith/{arxiv_id}/integrity.json",
+            "summary": {**counts, "by_detector": {}},
+            "clean": not findings,
+            "detectors_run": [
+                {
+                    "name": "doi_compliance",
+                    "version": "1.0.0",
+                    "status": "completed",
+                    "ran_at": "2026-05-20T02:09:54.095816Z",
+                    "findings_count": len(findings),
+                }
+            ],
+            "findings": [
+                {
+                    k: f[k]
+                    for k in ("detector", "finding_type", "severity", "verdict_class", "note", "audited_at")
+                }
+                for f in findings
+            ],
+            "snapshot_sha256": hashlib.sha256(canonical_json(findings)).hexdigest(),
+        },
+        "events": [sign_integrity_event(key, f, 100 + i) for i, f in enumerate(findings)],
+    }
