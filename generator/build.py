@@ -212,6 +212,10 @@ def _report(
                 "key_fingerprint": s.key_fingerprint,
                 "signed_at": s.signed_at,
                 "checks": [{"name": n, "status": st, "detail": d} for n, st, d in s.checks],
+                "open_graph": [
+                    {"document": kind, "status": status, "codes": list(codes)}
+                    for kind, status, codes in s.open_graph
+                ],
             }
             for s in sorted(summaries, key=lambda s: s.suffix)
         ],
@@ -252,6 +256,18 @@ def _settle(
                 failures.append(
                     VerificationError(
                         "unsigned_field_mismatch", first.pith_number, "--strict: " + "; ".join(warnings)
+                    )
+                )
+                refused.append(first)
+                continue
+            og_failed = [(kind, codes) for kind, _status, codes in first.open_graph if codes]
+            if og_failed:
+                failures.append(
+                    VerificationError(
+                        og_failed[0][1][0],
+                        first.pith_number,
+                        "--strict: open graph: "
+                        + "; ".join(f"{kind}.json {', '.join(codes)}" for kind, codes in og_failed),
                     )
                 )
                 refused.append(first)
@@ -309,9 +325,11 @@ def run_build(
             if failures and not config.skip_invalid:
                 raise BuildFailedError(failures)
             t1 = time.monotonic()
+            kept = {rel for s in accepted for rel in s.outputs}  # e.g. an integrity.json two versions share
             for s in refused:
                 for rel in s.outputs:
-                    (staging / rel).unlink(missing_ok=True)
+                    if rel not in kept:
+                        (staging / rel).unlink(missing_ok=True)
             if len({s.suffix for s in refused} & {s.suffix for s in accepted}):
                 raise AssertionError("a refused record is also accepted")
             ctx = SiteContext(

@@ -371,3 +371,37 @@ def make_integrity(key: TestKey, arxiv_id: str, findings: list[dict[str, Any]]) 
         },
         "events": [sign_integrity_event(key, f, 100 + i) for i, f in enumerate(findings)],
     }
+
+
+def dump_doc(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def mirror_files(
+    key: TestKey,
+    record: dict[str, Any],
+    *,
+    bundle: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    integrity: dict[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """relative path -> bytes of one record laid out like a mirror (see sources/local.py).
+
+    ``bundle``/``state``/``integrity`` default to valid documents; pass ``{}`` to leave one out.
+    """
+    suffix = suffix_from_hash(record["canonical_sha256"])
+    arxiv_id = record["canonical_record"]["source"]["id"]
+    if bundle is None:
+        bundle = make_bundle(key, record)
+    if state is None:
+        state = make_state(bundle) if bundle else {}
+    if integrity is None:
+        integrity = make_integrity(key, arxiv_id, [make_finding(arxiv_id)])
+    files = {f"pith/{suffix}.json": dump_record(record)}
+    if bundle:
+        files[f"pith/{suffix}/bundle.json"] = dump_doc(bundle)
+    if state:
+        files[f"pith/{suffix}/state.json"] = dump_doc(state)
+    if integrity:
+        files[f"pith/{arxiv_id}/integrity.json"] = dump_doc(integrity)
+    return files

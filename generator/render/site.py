@@ -14,6 +14,7 @@ from generator import GENERATOR, __version__, paths
 from generator.config import Config
 from generator.keyring import Keyring
 from generator.render.filters import arxiv_abs_url, clean_text, safe_url
+from generator.render.opengraph import render_open_graph
 from generator.verify import VerifiedRecord
 from generator.verify.record import NOT_CHECKED, UNSIGNED, VERIFIED, WARNING
 
@@ -53,6 +54,8 @@ class RecordSummary:
     where: str
     checks: tuple[tuple[str, str, str], ...]
     outputs: tuple[str, ...]
+    # (document, status, failed codes) for bundle/state/integrity, when present (render/opengraph.py)
+    open_graph: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def dumps_derived(value: Any) -> bytes:
@@ -123,9 +126,12 @@ class Renderer:
             if body is not None:
                 files.append(OutputFile(dest, dumps_derived(self._derived(rec, fieldname, body))))
                 copies[kind] = (dest, True)
+        og_files, og_copies, og_view, og = render_open_graph(rec, self.keyring)
+        files += [OutputFile(dest, data) for dest, data in og_files]
+        copies.update(og_copies)
         view = record_view(rec)
         page_path = paths.record_page(suffix)
-        files.append(self.page("record.html", page_path, r=view, copies=copies))
+        files.append(self.page("record.html", page_path, r=view, copies=copies, og=og_view))
         files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
         summary = RecordSummary(
             suffix=suffix,
@@ -144,6 +150,7 @@ class Renderer:
             where=rec.where,
             checks=tuple((c.name, c.status, c.detail) for c in rec.checks),
             outputs=tuple(f.dest_path for f in files),
+            open_graph=og.summary(),
         )
         return files, summary
 

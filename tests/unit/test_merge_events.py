@@ -84,5 +84,11 @@ def test_missing_events() -> None:
     assert missing_events(b"{not json", _doc([]), "bundle") == []
     assert missing_events(json.dumps([a]).encode(), json.dumps([]).encode(), "events") == ["1 (missing)"]
     # key order and whitespace are not a change
-    assert missing_events(b'{"events":[{"event_id":1,"payload":{"n":1}}]}',
-                          b'{"events": [{"payload": {"n": 1}, "event_id": 1}]}', "bundle") == []
+    assert (
+        missing_events(
+            b'{"events":[{"event_id":1,"payload":{"n":1}}]}',
+            b'{"events": [{"payload": {"n": 1}, "event_id": 1}]}',
+            "bundle",
+        )
+        == []
+    )

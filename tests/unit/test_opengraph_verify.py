@@ -12,8 +12,10 @@ import pytest
 from generator.errors import CODES
 from generator.keyring import PITH_KEY, Keyring, PinnedKey
 from generator.sources import RawRecord
-from generator.synth import (  # noqa: I001
+from generator.synth import (
     TestKey as SigningKey,
+)
+from generator.synth import (
     dump_record,
     make_bundle,
     make_finding,
@@ -161,7 +163,9 @@ def test_receipt_signature_detail_names_underlying_code(
     assert "bad_signature" in check.detail
 
 
-def test_reordered_bundle_still_verifies(bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring) -> None:
+def test_reordered_bundle_still_verifies(
+    bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring
+) -> None:
     first = verify_bundle(dumps(bundle), rec, keyring)
     bundle["events"].reverse()
     out = verify_bundle(dumps(bundle), rec, keyring)
@@ -169,9 +173,7 @@ def test_reordered_bundle_still_verifies(bundle: dict[str, Any], rec: VerifiedRe
     assert out.view == first.view
 
 
-def test_foreign_bundle_is_refused(
-    test_key: SigningKey, rec: VerifiedRecord, keyring: Keyring
-) -> None:
+def test_foreign_bundle_is_refused(test_key: SigningKey, rec: VerifiedRecord, keyring: Keyring) -> None:
     other = make_record(test_key, arxiv_id="2604.00001", title="Another paper")
     out = verify_bundle(dumps(make_bundle(test_key, other)), rec, keyring)
     assert out.result.status == DOC_REFUSED
@@ -179,7 +181,9 @@ def test_foreign_bundle_is_refused(
     assert not out.result.publish
 
 
-def test_bundle_not_strict_json_is_refused(bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring) -> None:
+def test_bundle_not_strict_json_is_refused(
+    bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring
+) -> None:
     data = dumps(bundle)[:-1] + b',"events":[]}'
     out = verify_bundle(data, rec, keyring)
     assert out.result.status == DOC_REFUSED
@@ -210,7 +214,11 @@ def test_valid_state_cross_checks(bundle: dict[str, Any], rec: VerifiedRecord, k
 def test_state_without_bundle_is_not_checked(bundle: dict[str, Any], rec: VerifiedRecord) -> None:
     out = verify_state(dumps(make_state(bundle)), rec, None)
     assert out.status == DOC_VERIFIED
-    assert [c.name for c in out.checks if c.status == "not-checked"] == ["aliases", "graph snapshots", "counts"]
+    assert [c.name for c in out.checks if c.status == "not-checked"] == [
+        "aliases",
+        "graph snapshots",
+        "counts",
+    ]
 
 
 def _state_case(bundle: dict[str, Any], case: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -251,7 +259,9 @@ def test_tampered_state_fails(
     assert code in out.codes
 
 
-def test_dropped_event_also_breaks_counts(bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring) -> None:
+def test_dropped_event_also_breaks_counts(
+    bundle: dict[str, Any], rec: VerifiedRecord, keyring: Keyring
+) -> None:
     bundle, state = _state_case(bundle, "dropped")
     out = verify_state(dumps(state), rec, verify_bundle(dumps(bundle), rec, keyring))
     assert set(out.codes) == {"state_snapshot_missing", "state_count_mismatch"}
@@ -375,7 +385,9 @@ def test_integrity_unknown_key(other_key: SigningKey, rec: VerifiedRecord, keyri
     assert out.result.codes == ("integrity_unknown_key",)
 
 
-def test_integrity_event_about_another_paper(test_key: SigningKey, rec: VerifiedRecord, keyring: Keyring) -> None:
+def test_integrity_event_about_another_paper(
+    test_key: SigningKey, rec: VerifiedRecord, keyring: Keyring
+) -> None:
     doc = make_integrity(test_key, "2604.20237", [])
     doc["events"] = [sign_integrity_event(test_key, make_finding("2604.11111"), 1)]
     out = verify_integrity(dumps(doc), rec, keyring)
@@ -409,4 +421,8 @@ def test_open_graph_summary(
         ),
     )
     og = verify_open_graph(verify_record(raw, keyring), keyring)
-    assert og.summary() == (("bundle", "verified", ()), ("state", "verified", ()), ("integrity", "verified", ()))
+    assert og.summary() == (
+        ("bundle", "verified", ()),
+        ("state", "verified", ()),
+        ("integrity", "verified", ()),
+    )
