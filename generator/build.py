@@ -25,6 +25,8 @@ from generator import GENERATOR, paths
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
 from generator.keyring import Keyring, load_keyring, parse_time
+from generator.manifest import manifest_files
+from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.sources import RawRecord
@@ -335,6 +337,8 @@ def run_build(
             ctx = SiteContext(
                 config, keyring, renderer, accepted, failures, _build_time(config, accepted), staging
             )
+            # site-wide pages (never record pages, which have their own renderer) show the build time
+            renderer.env.globals["site_build_time"] = ctx.build_time
             site_files = 0
             for step in SITE_STEPS:
                 for f in step(ctx):
@@ -423,8 +427,15 @@ def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
 # Site-wide steps, in order. Each writes files from the summaries; a later step may replace a
 # file an earlier one wrote. FINAL_STEPS run after every other file is in the staging tree
 # (for example a manifest of the whole tree).
-SITE_STEPS: list[SiteStep] = [index_pages, report_pages, fixed_files, shared_short_numbers]
-FINAL_STEPS: list[SiteStep] = []
+SITE_STEPS: list[SiteStep] = [
+    index_pages,
+    report_pages,
+    fixed_files,
+    shared_short_numbers,
+    mirror_manifest_files,
+]
+# manifest_files lists every other file of the tree: keep it last.
+FINAL_STEPS: list[SiteStep] = [manifest_files]
 
 
 def _take(it: Iterator[RawRecord], n: int) -> Iterator[RawRecord]:

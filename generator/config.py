@@ -36,6 +36,7 @@ class Config:
     page_size: int = 50
     max_record_bytes: int = 16 * 1024 * 1024
     source_date_epoch: int | None = None
+    sign_key: Path | None = None  # operator's Ed25519 key that signs the site manifest
     content_dir: Path = field(default_factory=lambda: package_data_dir("content"))
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))

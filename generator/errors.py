@@ -10,6 +10,8 @@ Every failure the generator reports is a ``GeneratorError``; ``cli.main`` catche
     │   └── VerificationError  the JSON is well formed but a Pith rule does not hold
     ├── SourceError         an input file or directory cannot be read
     ├── OutputError         the output directory is unsafe, locked, or cannot be written
+    ├── SiteCheckError      ``verify-site`` found problems in a published mirror (exit 1);
+    │                       carries every ``SiteProblem`` (each with a stable ``code``)
     └── BuildFailedError    the build stopped because records were invalid (exit 1)
 
 Codes are stable strings (``hash_mismatch``, ``bad_signature``...), listed in ``CODES``; tests
@@ -81,6 +83,20 @@ CODES: dict[str, str] = {
     "integrity_event_foreign": "an integrity event's payload is about a different arXiv paper",
     "integrity_duplicate_event": "the same integrity event id occurs more than once",
     "event_dropped": "a newer copy lacks an event of the copy already held (append-only)",
+    # verify-site: a published mirror checked against its own manifest
+    "manifest_missing": "the site has no manifest at the well-known path",
+    "manifest_invalid": "the manifest is not strict JSON or lacks a required field",
+    "root_hash_mismatch": "the manifest's root hash is not the hash of its file list",
+    "file_missing": "a file listed in the manifest is absent",
+    "file_size_mismatch": "a file's size differs from the manifest",
+    "file_hash_mismatch": "a file's SHA-256 differs from the manifest",
+    "file_unlisted": "a file is present that the manifest does not list",
+    "file_unreadable": "a file cannot be read (or is not a regular file)",
+    "signature_missing": "a signature was required or announced but manifest.sig is absent",
+    "bad_manifest_signature": "the manifest signature does not verify",
+    "signing_key_mismatch": "the manifest was signed by a key other than the expected one",
+    "record_page_missing": "a record copy has no record page",
+    "record_page_mismatch": "a record page does not show its record's hash and pith number",
 }
 
 
@@ -128,6 +144,31 @@ class SourceError(GeneratorError):
 
 class OutputError(GeneratorError):
     pass
+
+
+class SiteProblem:
+    """One problem found by ``verify-site``: a stable ``code``, the file or URL, and what failed."""
+
+    __slots__ = ("code", "detail", "where")
+
+    def __init__(self, code: str, where: str, detail: str) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        self.code = code
+        self.where = where
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.code}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"SiteProblem({self.code!r}, {self.where!r}, {self.detail!r})"
+
+
+class SiteCheckError(GeneratorError):
+    def __init__(self, problems: list[SiteProblem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) found; the mirror does not verify")
 
 
 class BuildFailedError(GeneratorError):

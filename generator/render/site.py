@@ -294,6 +294,16 @@ def record_view(rec: VerifiedRecord) -> dict[str, Any]:
         "graph": _graph_summary(graph, inbound),
         "upstream_links": upstream_links,
         "canonical_pretty": json.dumps(rec.canonical, indent=2, sort_keys=True, ensure_ascii=False),
+        # for the in-browser check and the footer (templates/_verify.html, _provenance.html)
+        "record_text": rec.raw.decode("utf-8"),
+        "pinned_key": {
+            "key_id": rec.key.key_id,
+            "public_key_hex": rec.key.public_key_hex,
+            "fingerprint_sha256_hex": rec.key.fingerprint_hex,
+        },
+        "origin_url": safe_url(rec.origin_url) if rec.origin_url else None,
+        "origin_text": clean_text(rec.origin_url, 500) if rec.origin_url else None,
+        "fetched_at": clean_text(rec.fetched_at, 40) if rec.fetched_at else None,
     }
 
 
