@@ -1,4 +1,6 @@
-"""Command line: ``pith-mirror build|verify``. ``main(argv) -> int``; exit 0 ok, 1 failed, 2 usage."""
+"""Command line: ``pith-mirror build|verify|keygen|verify-site|archive``.
+
+``main(argv) -> int``; exit 0 ok, 1 failed, 2 usage."""
 
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ from typing import Any
 from generator import __version__
 from generator.build import BuildReport, run_build
 from generator.config import Config, check_base_url, load_config
-from generator.errors import BuildFailedError, GeneratorError, UsageError
+from generator.errors import BuildFailedError, GeneratorError, SiteCheckError, UsageError
+from generator.signing import load_signing_key
+from generator.trustcli import COMMANDS as TRUST_COMMANDS
+from generator.trustcli import add_commands as add_trust_commands
+from generator.trustcli import run as run_trust_command
 
 log = logging.getLogger("generator")
 
@@ -119,6 +125,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="'directory' links to folders (for web hosts, default); 'file' links to "
         "index.html files (for browsing from disk)",
     )
+    b.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="FILE",
+        help="sign the site manifest with this Ed25519 private key (made by 'pith-mirror keygen')",
+    )
     _add_common(b)
 
     v = sub.add_parser(
@@ -136,6 +148,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="record file, JSON Lines file or directory",
     )
     _add_common(v)
+    add_trust_commands(sub, EPILOG)
     return parser
 
 
@@ -171,6 +184,9 @@ def _config_from_args(args: argparse.Namespace) -> Config:
             changes["base_url"] = args.base_url.rstrip("/") + "/"
         if args.link_style is not None:
             changes["link_files"] = args.link_style == "file"
+        if args.sign_key is not None:
+            load_signing_key(args.sign_key)  # fail before building, not after
+            changes["sign_key"] = args.sign_key
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     return cfg.with_overrides(**changes)
@@ -206,12 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _setup_logging(args.verbose, args.quiet)
     try:
+        if args.command in TRUST_COMMANDS:
+            return run_trust_command(args)
         cfg = _config_from_args(args)
         report = run_build(cfg, write=args.command == "build", progress=args.progress)
         _summarise(report, args.command)
         if args.command == "verify" and report.failures:
             return 1
         return 0
+    except SiteCheckError as exc:
+        log.error("error: %s", exc)
+        return exc.exit_code
     except BuildFailedError as exc:
         for failure in exc.failures:
             log.error("%s", failure)

@@ -1,0 +1,408 @@
+"""``verify-site``: check a published mirror (a folder, an unpacked archive, or a URL) trusting nothing in it.
+
+1. The manifest (``/.well-known/pith-mirror/manifest.json``) is strict JSON of the documented shape,
+   and its root hash is the hash of its own file list.
+2. When signed (or when the user gives ``--key``): ``manifest.sig`` is Ed25519 over the manifest's
+   exact bytes, by the key the user gives (else by the key the mirror publishes, with a warning).
+3. Every listed file is present with the listed size and SHA-256; in a folder, nothing unlisted is
+   present (over HTTP a site cannot be listed, so that check needs a folder or an archive).
+4. Every record copy ``pith/{SUFFIX}.json`` re-verifies with ``verify_record`` against the keyring,
+   and its page ``pith/{SUFFIX}/index.html`` shows that record's hash and pith number.
+5. The mirror's build time is compared with ``--max-age`` (a warning, not a failure).
+
+Every problem is collected (``SiteProblem`` with a stable code); nothing stops at the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from generator.errors import RecordError, SiteProblem, UsageError
+from generator.keyring import Keyring, parse_time
+from generator.manifest import (
+    MANIFEST_PATH,
+    MAX_MANIFEST_BYTES,
+    PUBLIC_KEY_PATH,
+    SIGNATURE_PATH,
+    UNLISTED,
+    FileEntry,
+    Manifest,
+    parse_manifest,
+    root_hash,
+    walk_tree,
+)
+from generator.signing import MAX_KEY_FILE, PublicKey, parse_public_key
+from generator.sources import RawRecord
+from generator.strictjson import MAX_BYTES
+from generator.verify import verify_record
+
+RECORD_COPY_RE = re.compile(r"pith/([A-Z2-7]{26})\.json")
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_AGE_DAYS = 30.0
+
+
+class Unreadable(Exception):
+    """A file exists but cannot be read as a regular file (symlink, device, HTTP error...)."""
+
+
+class SiteSource(Protocol):
+    """Read access to a published site, by site-relative path."""
+
+    def where(self, rel: str) -> str: ...
+
+    def read(self, rel: str, max_bytes: int) -> bytes | None:
+        """The file's bytes; None if absent; raises ``Unreadable``; never more than ``max_bytes``+1."""
+        ...
+
+    def list_files(self) -> list[str] | None:
+        """Every file path in the site, or None where a site cannot be listed (HTTP)."""
+        ...
+
+
+class DirSource:
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise UsageError(f"{root}: not a directory")
+        self.root = root
+
+    def where(self, rel: str) -> str:
+        return str(self.root / rel)
+
+    def read(self, rel: str, max_bytes: int) -> bytes | None:
+        path = self.root / rel
+        # no component of the path may be a symlink: the site is checked as it is, not followed
+        cur = self.root
+        for part in rel.split("/"):
+            cur = cur / part
+            try:
+                st = cur.lstat()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise Unreadable(exc.strerror or str(exc)) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise Unreadable("is (or lies under) a symlink")
+        if not stat.S_ISREG(st.st_mode):
+            raise Unreadable("not a regular file")
+        try:
+            with path.open("rb") as fh:
+                return fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise Unreadable(exc.strerror or str(exc)) from None
+
+    def list_files(self) -> list[str] | None:
+        return [rel for rel, _p, _st in walk_tree(self.root)]
+
+
+class HttpSource:
+    """A site served over HTTP(S). Every response is bounded in bytes and time; no redirects."""
+
+    def __init__(self, base_url: str, *, timeout: float = 20.0, client: httpx.Client | None = None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"{base_url}: not an http(s) URL")
+        self.base = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"Accept-Encoding": "identity", "User-Agent": "pith-mirror verify-site"},
+        )
+
+    def where(self, rel: str) -> str:
+        return self.base + quote(rel)
+
+    def read(self, rel: str, max_bytes: int) -> bytes | None:
+        url = self.where(rel)
+        deadline = time.monotonic() + 4 * self.timeout
+        try:
+            with self.client.stream("GET", url) as resp:
+                if resp.status_code == 404 or resp.status_code == 410:
+                    return None
+                if resp.status_code != 200:
+                    raise Unreadable(f"HTTP {resp.status_code}")
+                encoding = resp.headers.get("content-encoding", "identity").lower()
+                if encoding not in ("identity", ""):
+                    raise Unreadable(f"server sent Content-Encoding {encoding} (identity was asked)")
+                body = bytearray()
+                for chunk in resp.iter_raw():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        break
+                    if time.monotonic() > deadline:
+                        raise Unreadable(f"took longer than {4 * self.timeout:.0f}s")
+                return bytes(body[: max_bytes + 1])
+        except httpx.HTTPError as exc:
+            raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+
+    def list_files(self) -> list[str] | None:
+        return None
+
+
+def open_source(target: str) -> DirSource | HttpSource:
+    if target.startswith(("http://", "https://")):
+        return HttpSource(target)
+    return DirSource(Path(target))
+
+
+@dataclass
+class SiteReport:
+    problems: list[SiteProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files_checked: int = 0
+    records_checked: int = 0
+    signed_by: str | None = None  # fingerprint of the key whose signature verified
+    build_time: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, code: str, where: str, detail: str) -> None:
+        self.problems.append(SiteProblem(code, where, detail))
+
+
+class _PageFacts(HTMLParser):
+    """The <article data-pith-number data-canonical-sha256> attributes and the visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.article: dict[str, str | None] | None = None
+        self.text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "template"):
+            self._skip += 1
+        if tag == "article" and self.article is None:
+            found = dict(attrs)
+            if "data-pith-number" in found:
+                self.article = found
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "template") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text.append(data)
+
+
+def check_record_page(html: bytes, pith_number: str, canonical_sha256: str) -> str | None:
+    """None when the page shows the record's pith number and hash, else what is wrong."""
+    try:
+        text = html.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the page is not UTF-8"
+    facts = _PageFacts()
+    facts.feed(text)
+    facts.close()
+    if facts.article is None:
+        return "no <article data-pith-number> element"
+    shown_pn = facts.article.get("data-pith-number")
+    shown_h = facts.article.get("data-canonical-sha256")
+    if shown_pn != pith_number:
+        return f"data-pith-number is {str(shown_pn)[:80]!r}, the record's is {pith_number}"
+    if shown_h != canonical_sha256:
+        return f"data-canonical-sha256 is {str(shown_h)[:80]!r}, the record's is {canonical_sha256}"
+    visible = " ".join(facts.text)
+    for what, value in (("pith number", pith_number), ("hash", canonical_sha256)):
+        if value not in visible:
+            return f"the visible text does not show the record's {what} {value}"
+    return None
+
+
+def _check_signature(
+    source: SiteSource, manifest: Manifest, key: PublicKey | None, report: SiteReport
+) -> None:
+    where = source.where(SIGNATURE_PATH)
+    try:
+        sig = source.read(SIGNATURE_PATH, 64)
+        pem = source.read(PUBLIC_KEY_PATH, MAX_KEY_FILE)
+    except Unreadable as exc:
+        report.add("file_unreadable", where, str(exc))
+        return
+    published: PublicKey | None = None
+    if pem is not None:
+        try:
+            published = parse_public_key(pem, source.where(PUBLIC_KEY_PATH))
+        except UsageError as exc:
+            report.add("bad_manifest_signature", source.where(PUBLIC_KEY_PATH), str(exc))
+    announced = manifest.operator_key_hex
+    if sig is None:
+        if key is not None:
+            report.add("signature_missing", where, "--key was given but the manifest is not signed")
+        elif announced is not None:
+            report.add("signature_missing", where, "the manifest names an operator key but has no signature")
+        else:
+            report.warnings.append("the manifest is not signed: only its own consistency was checked")
+        return
+    if len(sig) != 64:
+        report.add("bad_manifest_signature", where, f"{len(sig)} bytes; an Ed25519 signature is 64")
+        return
+    if announced is not None and published is not None and announced != published.hex:
+        report.add(
+            "signing_key_mismatch",
+            source.where(PUBLIC_KEY_PATH),
+            f"the published key {published.fingerprint_hex} is not the manifest's operator key",
+        )
+    expected = key or published
+    if expected is None:
+        report.add(
+            "signature_missing", source.where(PUBLIC_KEY_PATH), "signed, but no public key to check with"
+        )
+        return
+    if expected.verify(sig, manifest.raw):
+        report.signed_by = expected.fingerprint_hex
+        if key is None:
+            report.warnings.append(
+                "the signature verifies with the key the mirror itself publishes "
+                f"({expected.fingerprint_hex}); pass --key to check it against a key you trust"
+            )
+        return
+    if key is not None and published is not None and published.verify(sig, manifest.raw):
+        report.add(
+            "signing_key_mismatch",
+            where,
+            f"signed by key {published.fingerprint_hex}, not by the given key {key.fingerprint_hex}",
+        )
+    else:
+        report.add(
+            "bad_manifest_signature",
+            where,
+            f"does not verify over the manifest's bytes with key {expected.fingerprint_hex}",
+        )
+
+
+def _check_age(manifest: Manifest, now: datetime, max_age_days: float, report: SiteReport) -> None:
+    try:
+        built = parse_time(manifest.build_time)
+    except ValueError:
+        report.warnings.append(f"the mirror's build time {manifest.build_time[:40]!r} is unknown")
+        return
+    age = (now - built).total_seconds() / 86400
+    if age > max_age_days:
+        report.warnings.append(
+            f"the mirror is {age:.0f} days old (built {manifest.build_time}); "
+            f"older than --max-age {max_age_days:g}"
+        )
+
+
+def _iter_files(
+    source: SiteSource, manifest: Manifest, report: SiteReport
+) -> Iterator[tuple[FileEntry, bytes]]:
+    """Each listed file that matches the manifest, with its bytes; every mismatch is reported."""
+    for entry in manifest.files:
+        where = source.where(entry.path)
+        try:
+            data = source.read(entry.path, entry.size)
+        except Unreadable as exc:
+            report.add("file_unreadable", where, str(exc))
+            continue
+        report.files_checked += 1
+        if data is None:
+            report.add("file_missing", where, "listed in the manifest but absent")
+            continue
+        if len(data) != entry.size:
+            more = "at least " if len(data) > entry.size else ""
+            report.add(
+                "file_size_mismatch", where, f"{more}{len(data)} bytes, the manifest says {entry.size}"
+            )
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != entry.sha256:
+            report.add("file_hash_mismatch", where, f"SHA-256 {digest}, the manifest says {entry.sha256}")
+            continue
+        yield entry, data
+
+
+def verify_site(
+    source: SiteSource,
+    keyring: Keyring,
+    *,
+    key: PublicKey | None = None,
+    max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+    now: datetime | None = None,
+    max_record_bytes: int = MAX_BYTES,
+) -> SiteReport:
+    report = SiteReport()
+    where = source.where(MANIFEST_PATH)
+    try:
+        raw = source.read(MANIFEST_PATH, MAX_MANIFEST_BYTES)
+    except Unreadable as exc:
+        report.add("file_unreadable", where, str(exc))
+        return report
+    if raw is None:
+        report.add(
+            "manifest_missing", where, "no manifest: this is not a pith-mirror site, or it was stripped"
+        )
+        return report
+    try:
+        manifest = parse_manifest(raw, where)
+    except RecordError as exc:
+        code = exc.code if exc.code == "manifest_invalid" else "manifest_invalid"
+        report.add(code, where, f"{exc.code}: {exc.detail}")
+        return report
+    report.build_time = manifest.build_time
+    computed = root_hash(manifest.files)
+    if computed != manifest.root_hash:
+        report.add(
+            "root_hash_mismatch",
+            where,
+            f"root_hash.value is {manifest.root_hash[:64]}, the list hashes to {computed}",
+        )
+    _check_signature(source, manifest, key, report)
+
+    listed = {e.path for e in manifest.files}
+    present = source.list_files()
+    if present is not None:
+        for rel in present:
+            if rel not in listed and rel not in UNLISTED:
+                report.add("file_unlisted", source.where(rel), "present but not in the manifest")
+    else:
+        report.warnings.append("over HTTP a site cannot be listed: unlisted extra files were not looked for")
+
+    records: dict[str, bytes] = {}
+    pages: dict[str, bytes] = {}
+    for entry, data in _iter_files(source, manifest, report):
+        m = RECORD_COPY_RE.fullmatch(entry.path)
+        if m:
+            records[m.group(1)] = data
+        elif entry.path.startswith("pith/") and entry.path.endswith("/index.html"):
+            pages[entry.path] = data
+    for suffix in sorted(records):
+        rel = f"pith/{suffix}.json"
+        rwhere = source.where(rel)
+        report.records_checked += 1
+        try:
+            rec = verify_record(RawRecord(records[suffix], rwhere), keyring, max_bytes=max_record_bytes)
+        except RecordError as exc:
+            report.add(exc.code, exc.where, exc.detail)
+            continue
+        if rec.suffix != suffix:
+            report.add("hash_mismatch", rwhere, f"the record's hash gives SUFFIX {rec.suffix}, not {suffix}")
+            continue
+        page_rel = f"pith/{suffix}/index.html"
+        if page_rel not in listed:
+            report.add("record_page_missing", source.where(page_rel), f"no page for {rec.pith_number}")
+            continue
+        page = pages.get(page_rel)
+        if page is None:
+            continue  # already reported as missing, unreadable or changed
+        problem = check_record_page(page, rec.pith_number, rec.canonical_sha256)
+        if problem:
+            report.add("record_page_mismatch", source.where(page_rel), problem)
+    _check_age(manifest, now or datetime.now(UTC), max_age_days, report)
+    return report

@@ -1,0 +1,154 @@
+"""Subcommands ``keygen``, ``verify-site`` and ``archive`` (added to the parser in ``cli.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from generator.archive import archive_site
+from generator.errors import SiteCheckError, UsageError
+from generator.keyring import load_keyring
+from generator.signing import generate_key, load_public_key
+from generator.sitecheck import DEFAULT_MAX_AGE_DAYS, open_source, verify_site
+from generator.warc import write_warc
+
+log = logging.getLogger("generator.trust")
+
+COMMANDS = ("keygen", "verify-site", "archive")
+
+
+def _logging_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail; -vv also prints tracebacks"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def add_commands(sub: Any, epilog: str) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    k = sub.add_parser(
+        "keygen",
+        help="make an Ed25519 key for signing a site's manifest",
+        description="Write a new Ed25519 private key to OUT (PKCS#8 PEM, mode 0600) and its public key "
+        "to OUT.pub (PEM); print the public key and its fingerprint. Never overwrites.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    k.add_argument("out", type=Path, metavar="OUT", help="private key file to create")
+    _logging_flags(k)
+
+    v = sub.add_parser(
+        "verify-site",
+        help="check a published mirror against its manifest, signature and keyring",
+        description="Check a mirror (folder, unpacked archive, or http(s) URL) trusting nothing in it: "
+        "every file matches the manifest and nothing unlisted is present, the manifest signature "
+        "verifies, every record copy re-verifies against the keyring, every record page shows its "
+        "record's hash and pith number. Prints every problem with its code; exit 1 on any.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    v.add_argument("target", metavar="DIR|URL", help="site folder or base URL")
+    v.add_argument(
+        "--key",
+        metavar="PUB",
+        help="the operator's public key (PEM file, hex file, or 64 hex digits): the manifest must be "
+        "signed by it. Without it a signature is checked against the key the site publishes",
+    )
+    v.add_argument(
+        "--keyring",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="extra pinned keys for the records (JSON keyring file); Pith's key is always trusted",
+    )
+    v.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE_DAYS,
+        metavar="DAYS",
+        help=f"warn when the mirror was built more than DAYS ago (default: {DEFAULT_MAX_AGE_DAYS:g})",
+    )
+    _logging_flags(v)
+
+    a = sub.add_parser(
+        "archive",
+        help="write a built site as deterministic .tar.gz and .zip (and a WARC)",
+        description="Write SITE_DIR as OUT.tar.gz and OUT.zip: sorted entries, fixed times "
+        "(SOURCE_DATE_EPOCH, else 1980-01-01) and modes; the same tree gives the same bytes. "
+        "The tree must match its manifest. With --warc, also OUT.warc.gz of the upstream "
+        "responses kept by a downloading build.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    a.add_argument("site", type=Path, metavar="SITE_DIR", help="a site built by pith-mirror")
+    a.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT_BASENAME", help="e.g. dist/mirror"
+    )
+    a.add_argument(
+        "--warc",
+        type=Path,
+        metavar="STORE_DIR",
+        help="also write OUT.warc.gz of the responses in this download store (generator.store)",
+    )
+    _logging_flags(a)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "keygen":
+        pub = generate_key(args.out)
+        print(f"private key: {args.out} (mode 0600; keep it secret)")
+        print(f"public key:  {args.out}.pub")
+        print(f"public key hex: {pub.hex}")
+        print(f"fingerprint:    {pub.fingerprint_hex}")
+        return 0
+    if args.command == "verify-site":
+        return _verify_site(args)
+    if args.command == "archive":
+        written = archive_site(args.site, args.output)
+        if args.warc is not None:
+            written.append(_write_warc(args.warc, args.output))
+        for path in written:
+            log.info("wrote %s", path)
+        return 0
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _verify_site(args: argparse.Namespace) -> int:
+    if args.max_age is not None and args.max_age < 0:
+        raise UsageError("--max-age must be 0 or more")
+    key = load_public_key(args.key) if args.key else None
+    keyring = load_keyring(args.keyring or ())
+    source = open_source(args.target)
+    report = verify_site(source, keyring, key=key, max_age_days=args.max_age)
+    for warning in report.warnings:
+        log.warning("warning: %s", warning)
+    for problem in report.problems:
+        log.error("%s", problem)
+    if not report.ok:
+        raise SiteCheckError(report.problems)
+    signed = f"signed by {report.signed_by}" if report.signed_by else "not signed"
+    log.info(
+        "verified %s: %d file(s), %d record(s), manifest %s, built %s",
+        args.target,
+        report.files_checked,
+        report.records_checked,
+        signed,
+        report.build_time,
+    )
+    return 0
+
+
+def _write_warc(store_dir: Path, out_base: Path) -> Path:
+    try:
+        store = importlib.import_module("generator.store")
+    except ImportError:
+        raise UsageError(
+            "--warc needs the download store (generator.store), which this install lacks"
+        ) from None
+    out = out_base.with_name(out_base.name + ".warc.gz")
+    count = write_warc(store.iter_responses(store_dir), out)
+    log.info("WARC: %d response record(s)", count)
+    return out
