@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 MIRRORS_PATH = "pith-mirrors.json"
 MERGE_VERSION = "pith-open-graph-merge-v1"
 PITH_KEY_URL = "https://pith.science/pith-signing-key.json"
+VERIFY_NOTE = (
+    "Verify with: ed25519_verify(public_key, message=canonical_sha256_bytes, "
+    "signature=base64decode(signature_b64))."
+)
+PITH_KEY_NOTES = "Pith uses this Ed25519 key to sign canonical record SHA-256 digests. " + VERIFY_NOTE
 
 
 def _public_key(key: PinnedKey) -> dict[str, Any]:
@@ -40,10 +45,9 @@ def _public_key(key: PinnedKey) -> dict[str, Any]:
     }
     if key == PITH_KEY:
         entry["url"] = PITH_KEY_URL
-    entry["notes"] = (
-        "Verify with: ed25519_verify(public_key, message=canonical_sha256_bytes, "
-        "signature=base64decode(signature_b64))."
-    )
+        entry["notes"] = PITH_KEY_NOTES
+    else:
+        entry["notes"] = "A key pinned by this mirror's operator. " + VERIFY_NOTE
     return entry
 
 
