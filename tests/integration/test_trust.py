@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from generator import synth as synthmod
 from generator.cli import main
 from generator.keyring import Keyring, load_keyring
 from generator.manifest import MANIFEST_PATH, make_manifest, parse_manifest, scan_site
 from generator.signing import PublicKey, generate_key, load_signing_key
 from generator.sitecheck import DirSource, HttpSource, verify_site
-from generator import synth as synthmod
 from generator.synth import dump_record, make_record
 
 SEED_SUFFIX = "75T7H6BVKLX2X7KPYCGRY4USAC"
