@@ -64,7 +64,7 @@ DOC_WORDS = {
 def _checks(result: DocResult) -> list[dict[str, Any]]:
     return [
         {
-            "name": c.name,
+            "name": clean_text(c.name, 200),
             "css": CHECK_WORDS[c.status][0],
             "word": CHECK_WORDS[c.status][1],
             "detail": clean_text(c.detail, 600),

@@ -29,6 +29,10 @@ from generator.strictjson import MAX_BYTES, loads_object
 
 log = logging.getLogger(__name__)
 
+# graph/events files a pith-mirror site derived itself (render.site.dumps_derived) are not Pith's
+# endpoints: a build from such a site derives them again from the record instead.
+DERIVED_MARK = b'"pith_mirror_derived": true'
+
 RECORD_SUFFIXES = (".json",)
 LINES_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -164,7 +168,7 @@ def read_mirror_record(
         ):
             for rel in candidates:
                 data = _read_bounded(root / rel, max_bytes)
-                if data is not None:
+                if data is not None and not (kind in ("graph", "events") and DERIVED_MARK in data):
                     endpoints.append((kind, data))
                     break
         if integrity:

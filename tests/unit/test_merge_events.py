@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,13 +27,24 @@ event_st = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(event_st, max_size=8), st.randoms(use_true_random=False), st.data())
-def test_any_permutation_gives_the_same_view(events: list[dict[str, Any]], rnd: Any, data: Any) -> None:
+def _same_view_for_any_order(events: list[dict[str, Any]], rnd: Any, data: Any) -> None:
     failed = data.draw(st.lists(st.sampled_from([event_digest(e) for e in events] or ["x"]), max_size=3))
     shuffled = list(events)
     rnd.shuffle(shuffled)
     assert merge_events(events, failed) == merge_events(shuffled, list(reversed(failed)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(event_st, max_size=8), st.randoms(use_true_random=False), st.data())
+def test_any_permutation_gives_the_same_view(events: list[dict[str, Any]], rnd: Any, data: Any) -> None:
+    _same_view_for_any_order(events, rnd, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(event_st, max_size=12), st.randoms(use_true_random=False), st.data())
+def test_any_permutation_gives_the_same_view_long(events: list[dict[str, Any]], rnd: Any, data: Any) -> None:
+    _same_view_for_any_order(events, rnd, data)
 
 
 @settings(max_examples=200, deadline=None)
