@@ -59,7 +59,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         default=None,
-        help="treat warnings (unsigned fields that contradict signed ones) as failures",
+        help="treat warnings (unsigned fields that contradict signed ones) and failed "
+        "open-graph checks (bundle, state, integrity) as failures",
     )
     p.add_argument(
         "-j",

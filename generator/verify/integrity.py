@@ -124,8 +124,21 @@ def verify_event(index: int, event: Any, arxiv_id: str, keyring: Keyring) -> Int
     hint = event.get("signing_key_id")
     keys, hinted = _keys_to_try(keyring, hint)
     message = bytes.fromhex(digest)
-    verified_by = [k for k in keys if k.verify(signature, message)]
-    if not verified_by:
+    when = None
+    if created is not None:
+        try:
+            when = parse_time(created)
+        except ValueError:
+            when = None
+    verified_by: PinnedKey | None = None
+    valid_key: PinnedKey | None = None
+    for key in keys:  # the hinted key first; stop at the first that verifies and was valid then
+        if key.verify(signature, message):
+            verified_by = verified_by or key
+            if key.valid_at(when):
+                valid_key = key
+                break
+    if verified_by is None:
         if hinted:
             return fail(
                 f"signature over payload_sha256 does not verify with pinned key {str(hint)[:60]}",
@@ -135,16 +148,9 @@ def verify_event(index: int, event: Any, arxiv_id: str, keyring: Keyring) -> Int
             f"signature verifies with no pinned key (signing_key_id hint {str(hint)[:60]!r})",
             "integrity_unknown_key",
         )
-    when = None
-    if created is not None:
-        try:
-            when = parse_time(created)
-        except ValueError:
-            when = None
-    valid = [k for k in verified_by if k.valid_at(when)]
-    if not valid:
+    if valid_key is None:
         return fail(
-            f"key {verified_by[0].key_id} was not valid at the event time {str(created)[:40]!r}",
+            f"key {verified_by.key_id} was not valid at the event time {str(created)[:40]!r}",
             "integrity_key_not_valid",
         )
     if payload.get("arxiv_id", arxiv_id) != arxiv_id:
@@ -153,10 +159,10 @@ def verify_event(index: int, event: Any, arxiv_id: str, keyring: Keyring) -> Int
             "integrity_event_foreign",
         )
     bound = hashlib.sha256(canonical_json(payload)).hexdigest() == digest
-    detail = f"Ed25519 signature over payload_sha256 verifies with pinned key {valid[0].key_id}; " + (
+    detail = f"Ed25519 signature over payload_sha256 verifies with pinned key {valid_key.key_id}; " + (
         "payload bound (its canonical JSON hashes to payload_sha256)" if bound else BINDING_RULE_NOTE
     )
-    return IntegrityEvent(index, eid, VERIFIED, detail, None, valid[0].key_id, bound, payload, created)
+    return IntegrityEvent(index, eid, VERIFIED, detail, None, valid_key.key_id, bound, payload, created)
 
 
 def verify_integrity(data: bytes, rec: VerifiedRecord, keyring: Keyring) -> IntegrityResult:
