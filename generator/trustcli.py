@@ -149,6 +149,9 @@ def _write_warc(store_dir: Path, out_base: Path) -> Path:
             "--warc needs the download store (generator.store), which this install lacks"
         ) from None
     out = out_base.with_name(out_base.name + ".warc.gz")
-    count = write_warc(store.iter_responses(store_dir), out)
+    if not store_dir.is_dir():
+        raise UsageError(f"--warc {store_dir}: not a download store directory")
+    with store.Store.open(store_dir, readonly=True) as opened:
+        count = write_warc(opened.iter_responses(), out)
     log.info("WARC: %d response record(s)", count)
     return out

@@ -4,6 +4,12 @@ Each stored response becomes one ``response`` record (gzip per record, as web ar
 the status line and the headers as they were received, then the body's exact bytes. The record
 id is derived from the response (URL, time, body hash), so the same responses always give the
 same file. A ``warcinfo`` record first names the generator.
+
+A store keeps bodies decoded (gzip and chunking removed). Headers that describe the bytes on the
+wire rather than those bytes would make a WARC reader decode them again, so they are kept under
+the ``X-Archive-Orig-`` prefix that web archives use for such headers: ``Content-Encoding``
+(other than identity), ``Transfer-Encoding``, and ``Content-Length`` when it differs from the
+body's length. Every other header is written as received, in order.
 """
 
 from __future__ import annotations
@@ -37,7 +43,24 @@ class StoredResponse(Protocol):
     @property
     def headers(self) -> Sequence[tuple[str, str]]: ...
     @property
-    def body(self) -> bytes: ...
+    def body(self) -> bytes: ...  # the body as stored (decoded)
+
+
+ORIG_PREFIX = "X-Archive-Orig-"
+
+
+def archived_headers(headers: Sequence[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
+    """The headers to write: wire-only ones renamed (see the module docstring), order kept."""
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        low = name.lower()
+        wire_only = (
+            (low == "content-encoding" and value.strip().lower() not in ("", "identity"))
+            or low == "transfer-encoding"
+            or (low == "content-length" and value.strip() != str(body_length))
+        )
+        out.append((ORIG_PREFIX + name if wire_only else name, value))
+    return out
 
 
 def _record_id(resp: StoredResponse) -> str:
@@ -84,8 +107,8 @@ def write_warc(responses: Iterable[StoredResponse], out: Path) -> int:
             for resp in _chain(first, it):
                 http_headers = StatusAndHeaders(
                     f"{resp.status} {resp.reason}".strip(),
-                    [(name, value) for name, value in resp.headers],
-                    protocol="HTTP/1.1",
+                    archived_headers(resp.headers, len(resp.body)),
+                    protocol=str(getattr(resp, "http_version", None) or "HTTP/1.1"),
                 )
                 record = writer.create_warc_record(
                     resp.url,

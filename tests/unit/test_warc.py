@@ -12,7 +12,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from generator.errors import UsageError
-from generator.warc import write_warc
+from generator.warc import archived_headers, write_warc
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,20 @@ RESPONSES = [
     ),
     Resp("https://pith.science/pith/ZZZZ.json", "2026-05-26T02:10:02Z", 404, "Not Found", (), b""),
 ]
+GZIPPED = Resp(
+    "https://pith.science/pith/TTYI7NZGRJCYDJBU7M5DRFVICE.json",
+    "2026-05-26T02:10:03Z",
+    200,
+    "OK",
+    (
+        ("Content-Type", "application/json"),
+        ("Content-Encoding", "gzip"),
+        ("Content-Length", "12"),
+        ("Transfer-Encoding", "chunked"),
+        ("Vary", "Accept-Encoding"),
+    ),
+    b'{"decoded": "body as stored"}',
+)
 
 
 def _records(path: Path) -> list[tuple[str, str, str | None, bytes, list[tuple[str, str]]]]:
@@ -70,7 +84,9 @@ def test_warc_holds_the_exact_bytes_and_headers(tmp_path: Path) -> None:
         assert status == str(resp.status)
         assert body == resp.body
         assert hashlib.sha256(body).digest() == hashlib.sha256(resp.body).digest()
-        assert headers == list(resp.headers)
+        assert headers == archived_headers(resp.headers, len(resp.body))
+    assert recs[1][5] == list(RESPONSES[0].headers)  # nothing wire-only: exactly as received
+    assert ("X-Archive-Orig-Content-Length", "5") in recs[2][5]  # the store's body is not 5 bytes
 
 
 def test_warcio_check_accepts_it(tmp_path: Path) -> None:
@@ -91,6 +107,22 @@ def test_warcio_check_accepts_it(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("digest pass") >= 3
+
+
+def test_wire_only_headers_are_kept_under_the_archive_prefix(tmp_path: Path) -> None:
+    """The stored body is decoded: a reader must not gunzip or de-chunk it again."""
+    out = tmp_path / "m.warc.gz"
+    write_warc([GZIPPED], out)
+    with out.open("rb") as fh:
+        rec = next(r for r in ArchiveIterator(fh) if r.rec_type == "response")
+        assert rec.http_headers.headers == [
+            ("Content-Type", "application/json"),
+            ("X-Archive-Orig-Content-Encoding", "gzip"),
+            ("X-Archive-Orig-Content-Length", "12"),
+            ("X-Archive-Orig-Transfer-Encoding", "chunked"),
+            ("Vary", "Accept-Encoding"),
+        ]
+        assert rec.content_stream().read() == GZIPPED.body
 
 
 def test_warc_is_deterministic(tmp_path: Path) -> None:
