@@ -2,7 +2,8 @@
 
 Published at ``/.well-known/pith-mirror/``:
 
-    manifest.json    this document (UTF-8 JSON, keys sorted, one-space indent, final newline)
+    manifest.json    this document (UTF-8 JSON: keys sorted and one-space indent, except that
+                     ``files`` comes last with one compact object per line; final newline)
     manifest.sig     64 raw bytes: Ed25519 over the exact bytes of manifest.json (when signed)
     signing-key.pem  the operator's public key, SubjectPublicKeyInfo PEM (when signed)
 
@@ -152,9 +153,21 @@ def make_manifest(
         "root_hash": {"algorithm": "sha256", "rule": ROOT_HASH_RULE, "value": root_hash(entries)},
         "file_count": len(entries),
         "total_bytes": sum(e.size for e in entries),
-        "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
     }
-    return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return dump_manifest(doc, entries)
+
+
+def dump_manifest(doc: dict[str, Any], entries: list[FileEntry]) -> bytes:
+    """Keys sorted, one-space indent, then ``files`` last with one file per line (compact)."""
+    head = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False)
+    lines = ",\n".join(
+        json.dumps(
+            {"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False, separators=(",", ":")
+        )
+        for e in entries
+    )
+    body = f'{head[:-2]},\n "files": [\n{lines}\n ]\n}}\n' if entries else f'{head[:-2]},\n "files": []\n}}\n'
+    return body.encode("utf-8")
 
 
 @dataclass(frozen=True)
