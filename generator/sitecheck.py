@@ -200,28 +200,47 @@ class _PageFacts(HTMLParser):
             self.text.append(data)
 
 
-def check_record_page(html: bytes, pith_number: str, canonical_sha256: str) -> str | None:
-    """None when the page shows the record's pith number and hash, else what is wrong."""
+@dataclass(frozen=True)
+class PageFacts:
+    """What a record page claims (its <article> attributes), or what is wrong with it. Small, so a
+    whole site's pages can be compared with their records without holding the pages."""
+
+    pith_number: str | None
+    canonical_sha256: str | None
+    problem: str | None
+
+
+def read_page_facts(html: bytes) -> PageFacts:
     try:
         text = html.decode("utf-8")
     except UnicodeDecodeError:
-        return "the page is not UTF-8"
-    facts = _PageFacts()
-    facts.feed(text)
-    facts.close()
-    if facts.article is None:
-        return "no <article data-pith-number> element"
-    shown_pn = facts.article.get("data-pith-number")
-    shown_h = facts.article.get("data-canonical-sha256")
-    if shown_pn != pith_number:
-        return f"data-pith-number is {str(shown_pn)[:80]!r}, the record's is {pith_number}"
-    if shown_h != canonical_sha256:
-        return f"data-canonical-sha256 is {str(shown_h)[:80]!r}, the record's is {canonical_sha256}"
-    visible = " ".join(facts.text)
-    for what, value in (("pith number", pith_number), ("hash", canonical_sha256)):
-        if value not in visible:
-            return f"the visible text does not show the record's {what} {value}"
-    return None
+        return PageFacts(None, None, "the page is not UTF-8")
+    parsed = _PageFacts()
+    parsed.feed(text)
+    parsed.close()
+    if parsed.article is None:
+        return PageFacts(None, None, "no <article data-pith-number> element")
+    pn = parsed.article.get("data-pith-number")
+    h = parsed.article.get("data-canonical-sha256")
+    visible = " ".join(parsed.text)
+    for what, value in (("pith number", pn), ("hash", h)):
+        if not value or value not in visible:
+            return PageFacts(pn, h, f"the visible text does not show the {what} {str(value)[:80]!r}")
+    return PageFacts(pn, h, None)
+
+
+def compare_page(facts: PageFacts, pith_number: str, canonical_sha256: str) -> str | None:
+    """None when the page shows the record's pith number and hash, else what is wrong."""
+    if facts.pith_number != pith_number:
+        return f"data-pith-number is {str(facts.pith_number)[:80]!r}, the record's is {pith_number}"
+    if facts.canonical_sha256 != canonical_sha256:
+        shown = str(facts.canonical_sha256)[:80]
+        return f"data-canonical-sha256 is {shown!r}, the record's is {canonical_sha256}"
+    return facts.problem
+
+
+def check_record_page(html: bytes, pith_number: str, canonical_sha256: str) -> str | None:
+    return compare_page(read_page_facts(html), pith_number, canonical_sha256)
 
 
 def _check_signature(
@@ -384,34 +403,37 @@ def verify_site(
     else:
         report.warnings.append("over HTTP a site cannot be listed: unlisted extra files were not looked for")
 
-    records: dict[str, bytes] = {}
-    pages: dict[str, bytes] = {}
+    # one pass over the files; only small facts are kept (memory does not grow with page size)
+    verified: dict[str, tuple[str, str]] = {}  # SUFFIX -> (pith number, hash)
+    pages: dict[str, PageFacts] = {}
     for entry, data in _iter_files(source, manifest, report):
         m = RECORD_COPY_RE.fullmatch(entry.path)
         if m:
-            records[m.group(1)] = data
+            suffix = m.group(1)
+            rwhere = source.where(entry.path)
+            report.records_checked += 1
+            try:
+                rec = verify_record(RawRecord(data, rwhere), keyring, max_bytes=max_record_bytes)
+            except RecordError as exc:
+                report.add(exc.code, exc.where, exc.detail)
+                continue
+            if rec.suffix != suffix:
+                report.add(
+                    "hash_mismatch", rwhere, f"the record's hash gives SUFFIX {rec.suffix}, not {suffix}"
+                )
+                continue
+            verified[suffix] = (rec.pith_number, rec.canonical_sha256)
         elif entry.path.startswith("pith/") and entry.path.endswith("/index.html"):
-            pages[entry.path] = data
-    for suffix in sorted(records):
-        rel = f"pith/{suffix}.json"
-        rwhere = source.where(rel)
-        report.records_checked += 1
-        try:
-            rec = verify_record(RawRecord(records[suffix], rwhere), keyring, max_bytes=max_record_bytes)
-        except RecordError as exc:
-            report.add(exc.code, exc.where, exc.detail)
-            continue
-        if rec.suffix != suffix:
-            report.add("hash_mismatch", rwhere, f"the record's hash gives SUFFIX {rec.suffix}, not {suffix}")
-            continue
+            pages[entry.path] = read_page_facts(data)
+    for suffix, (pn, h) in sorted(verified.items()):
         page_rel = f"pith/{suffix}/index.html"
         if page_rel not in listed:
-            report.add("record_page_missing", source.where(page_rel), f"no page for {rec.pith_number}")
+            report.add("record_page_missing", source.where(page_rel), f"no page for {pn}")
             continue
-        page = pages.get(page_rel)
-        if page is None:
-            continue  # already reported as missing, unreadable or changed
-        problem = check_record_page(page, rec.pith_number, rec.canonical_sha256)
+        facts = pages.get(page_rel)
+        if facts is None:
+            continue  # already reported as missing or unreadable
+        problem = compare_page(facts, pn, h)
         if problem:
             report.add("record_page_mismatch", source.where(page_rel), problem)
     _check_age(manifest, now or datetime.now(UTC), max_age_days, report)
