@@ -216,13 +216,21 @@ def read_page_facts(html: bytes) -> PageFacts:
     except UnicodeDecodeError:
         return PageFacts(None, None, "the page is not UTF-8")
     parsed = _PageFacts()
-    parsed.feed(text)
-    parsed.close()
+    # parse only as far as needed: the attributes and both values shown in the visible text
+    for start in range(0, len(text), 8192):
+        parsed.feed(text[start : start + 8192])
+        if parsed.article is not None:
+            want = [parsed.article.get("data-pith-number"), parsed.article.get("data-canonical-sha256")]
+            seen = "".join(parsed.text)
+            if all(v and v in seen for v in want):
+                break
+    else:
+        parsed.close()
     if parsed.article is None:
         return PageFacts(None, None, "no <article data-pith-number> element")
     pn = parsed.article.get("data-pith-number")
     h = parsed.article.get("data-canonical-sha256")
-    visible = " ".join(parsed.text)
+    visible = "".join(parsed.text)
     for what, value in (("pith number", pn), ("hash", h)):
         if not value or value not in visible:
             return PageFacts(pn, h, f"the visible text does not show the {what} {str(value)[:80]!r}")
