@@ -329,3 +329,45 @@ def test_keygen_refuses_to_overwrite_and_keeps_the_key_private(tmp_path: Path) -
     (tmp_path / "junk").write_text("not a key")
     assert main(["build", "-o", str(tmp_path / "s"), "--sign-key", str(tmp_path / "junk"), "-q"]) == 2
     assert not (tmp_path / "s").exists()
+
+
+class _HostileHandler(SimpleHTTPRequestHandler):
+    """Serves the site, except: robots.txt redirects elsewhere, index.html never ends."""
+
+    def do_GET(self) -> None:
+        if self.path == "/robots.txt":
+            self.send_response(302)
+            self.send_header("Location", "http://example.invalid/robots.txt")
+            self.end_headers()
+            return
+        if self.path == "/index.html":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(4096):  # 64 MiB if nobody stops reading
+                    self.wfile.write(b"x" * 16384)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_http_redirects_and_oversized_bodies_are_refused(signed_build: dict[str, Path]) -> None:
+    handler = partial(_HostileHandler, directory=str(signed_build["site"]))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        report = verify_site(HttpSource(base), load_keyring([signed_build["keyring"]]), now=LATER)
+    finally:
+        server.shutdown()
+        server.server_close()
+    problems = {(p.code, p.where.rsplit("/", 1)[-1]) for p in report.problems}
+    assert problems == {("file_unreadable", "robots.txt"), ("file_size_mismatch", "index.html")}
+    detail = next(p.detail for p in report.problems if p.code == "file_size_mismatch")
+    assert detail.startswith("at least ")
