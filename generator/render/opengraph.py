@@ -223,10 +223,16 @@ def open_graph_view(
                 for t, i in v.current[:50]
             ],
         }
+    tally = {"verified": 0, "carried": 0, "failed": 0}
+    statuses = [e.status for e in og.bundle.events] if og.bundle is not None else []
+    statuses += [e.status for e in og.integrity.events] if og.integrity is not None else []
+    for status in statuses:
+        tally["verified" if status == VERIFIED else "failed" if status == FAILED else "carried"] += 1
     return (
         files,
         copies,
         {
+            "tally": tally,
             "documents": documents,
             "events": events,
             "events_more": (len(og.bundle.events) - len(events)) if og.bundle is not None else 0,

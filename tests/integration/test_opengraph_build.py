@@ -98,8 +98,10 @@ def test_build_publishes_copies_and_shows_results(
     ):
         assert code in page
     assert "FORGED FINDING" not in page  # a failed event is never shown as a finding
+    assert ">1 signed and verified<" in page and ">1 carried<" in page and ">2 failed<" in page
     good_page = (out / f"pith/{good}/index.html").read_text()
-    assert "signed and verified" in good_page and "payload bound: this text is signed" in good_page
+    assert "payload bound: this text is signed" in good_page
+    assert ">2 signed and verified<" in good_page and ">1 carried<" in good_page and ">0 failed<" in good_page
     assert "This mirror's view of current state" in good_page
     report = json.loads((out / "verification.json").read_text())
     assert report["published"] == 3
