@@ -59,7 +59,7 @@ def _sort_time(value: Any) -> str:
         return ""
     try:
         return parse_time(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
+    except (ValueError, OverflowError):
         return value
 
 

@@ -90,6 +90,10 @@ def _text(value: Any, limit: int = 300) -> str:
     return clean_text(value, limit) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _integrity_view(res: IntegrityResult) -> dict[str, Any]:
     doc = res.doc or {}
     summary_src = doc.get("integrity") if isinstance(doc.get("integrity"), dict) else {}
@@ -98,7 +102,7 @@ def _integrity_view(res: IntegrityResult) -> dict[str, Any]:
     assert isinstance(counts_src, dict)
     clean = summary_src.get("clean")
     detectors = []
-    for d in summary_src.get("detectors_run") or []:
+    for d in _list(summary_src.get("detectors_run")):
         if isinstance(d, dict):
             detectors.append(
                 {k: _text(d.get(k), 120) for k in ("name", "version", "status", "ran_at", "findings_count")}
@@ -131,7 +135,7 @@ def _integrity_view(res: IntegrityResult) -> dict[str, Any]:
         else:
             carried.append({"event_id": _text(e.event_id, 80), "detail": clean_text(e.detail, 400)})
     unsigned = []
-    for f in summary_src.get("findings") or []:
+    for f in _list(summary_src.get("findings")):
         if not isinstance(f, dict):
             continue
         key = (_text(f.get("detector")), _text(f.get("finding_type")), _text(f.get("note"), 2000))

@@ -141,12 +141,13 @@ def classify_event(index: int, event: Any, rec: VerifiedRecord, keyring: Keyring
             index,
             identity,
             digest,
-            None,
-            None,
-            None,
-            FAILED,
-            "the event is not an object",
-            "bundle_malformed",
+            event_type=None,
+            target=None,
+            created_at=None,
+            signer=None,
+            status=FAILED,
+            detail="the event is not an object",
+            code="bundle_malformed",
         )
     event_type, target = _text(event.get("event_type")), _text(event.get("target"))
     created_at, signer = _text(event.get("created_at")), _signer_label(event)

@@ -128,7 +128,7 @@ def verify_event(index: int, event: Any, arxiv_id: str, keyring: Keyring) -> Int
     if created is not None:
         try:
             when = parse_time(created)
-        except ValueError:
+        except (ValueError, OverflowError):
             when = None
     verified_by: PinnedKey | None = None
     valid_key: PinnedKey | None = None

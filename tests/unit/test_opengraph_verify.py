@@ -127,6 +127,10 @@ def _bundle_type(b: dict[str, Any]) -> None:
     b["bundle_type"] = "something_else"
 
 
+def _event_not_object(b: dict[str, Any]) -> None:
+    b["events"].append(["not", "an", "event"])
+
+
 @pytest.mark.parametrize(
     ("tamper", "code"),
     [
@@ -141,6 +145,7 @@ def _bundle_type(b: dict[str, Any]) -> None:
         (_equivocate, "bundle_equivocation"),
         (_foreign_event, "bundle_foreign_event"),
         (_bundle_type, "bundle_malformed"),
+        (_event_not_object, "bundle_malformed"),
     ],
 )
 def test_tampered_bundle_fails_with_code(
