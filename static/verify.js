@@ -8,6 +8,7 @@
  * The checks follow generator/verify/record.py:
  *   copy        SHA-256 of the embedded copy's UTF-8 bytes equals the published copy's hash
  *   json        the copy is strict JSON (no duplicate keys, lone surrogates, huge numbers)
+ *   shape       canonical_record has the published shape (keys, types, patterns)
  *   hash        canonical_sha256 == SHA-256(canonical JSON of canonical_record), where the
  *               canonical JSON is Python's json.dumps(sort_keys=True, separators=(',',':'),
  *               ensure_ascii=False): keys sorted by code point, integers only (floats refused)
@@ -465,7 +466,9 @@
         need(doc instanceof Map, "json", "the record is not a JSON object");
         pass("json", "the record is strict JSON");
         var canon = get(doc, "canonical_record");
-        need(canon instanceof Map, "hash", "the record has no canonical_record object");
+        need(canon instanceof Map, "shape", "the record has no canonical_record object");
+        checkShape(canon, need);
+        pass("shape", "canonical_record has the published shape");
         var canonText;
         try {
           canonText = canonical(canon);
@@ -521,7 +524,12 @@
       .then(function () {
         var receipt = get(doc, "receipt");
         need(receipt instanceof Map, "signature", "the record carries no receipt");
-        var expected = { kind: "pith_receipt", algorithm: "ed25519", signed_message: "canonical_sha256_bytes" };
+        var expected = {
+          kind: "pith_receipt",
+          algorithm: "ed25519",
+          signed_message: "canonical_sha256_bytes",
+          signature_status: "signed_v1"
+        };
         Object.keys(expected).forEach(function (k) {
           if (receipt.has(k)) need(receipt.get(k) === expected[k], "signature", "receipt." + k + " is not " + expected[k]);
         });
@@ -530,10 +538,14 @@
         }
         var sig = base64Strict(receipt.get("signature_b64"));
         need(sig !== null && sig.length === 64, "signature", "receipt.signature_b64 is not a 64-byte base64 signature");
+        // a receipt that names no fingerprint is tried against the pinned key; the signature decides
         var fp = receipt.get("public_key_fingerprint");
-        need(typeof fp === "string" && fp.toLowerCase() === pinned.fingerprint_sha256_hex, "signature",
-          "the receipt names key fingerprint " + String(fp).slice(0, 40) + ", not the pinned key " +
-          pinned.key_id + " (" + pinned.fingerprint_sha256_hex + ")");
+        if (fp !== undefined && fp !== null) {
+          need(typeof fp === "string", "signature", "receipt.public_key_fingerprint is not a string");
+          need(fp.toLowerCase() === pinned.fingerprint_sha256_hex, "signature",
+            "the receipt names key fingerprint " + fp.slice(0, 40) + ", not the pinned key " +
+            pinned.key_id + " (" + pinned.fingerprint_sha256_hex + ")");
+        }
         var pub = fromHex(pinned.public_key_hex);
         return sha256(pub, opts).then(function (pubHash) {
           need(toHex(pubHash).slice(0, 32) === pinned.fingerprint_sha256_hex, "signature",
@@ -553,6 +565,44 @@
         checks.push({ name: failure.check, ok: false, detail: failure.detail });
         return { verified: false, checks: checks, failure: failure.check + ": " + failure.detail, impl: impl };
       });
+  }
+
+  // The published shape of canonical_record (generator/verify/record.py check_canonical_shape).
+  var NEW_ARXIV = /^[0-9]{4}\.[0-9]{4,5}$/;
+  var OLD_ARXIV = /^[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?\/[0-9]{7}$/;
+  var CATEGORY = /^[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z-]+)?$/;
+  var TIMESTAMP = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+  var HEX64 = /^[0-9a-f]{64}$/;
+  function sameKeys(m, keys) {
+    return m instanceof Map && m.size === keys.length && keys.every(function (k) { return m.has(k); });
+  }
+  function checkShape(canon, need) {
+    var fail = function (cond, what) { need(cond, "shape", what); };
+    fail(sameKeys(canon, ["source", "metadata", "schema_version"]),
+      "canonical_record must have exactly source, metadata, schema_version");
+    fail(canon.get("schema_version") === "1.0", "schema_version must be '1.0'");
+    var src = canon.get("source");
+    fail(sameKeys(src, ["id", "kind", "version"]), "source must have id, kind, version");
+    fail(src.get("kind") === "arxiv", "source.kind must be 'arxiv'");
+    var v = src.get("version");
+    fail(v instanceof JInt && v.value >= 1n && v.value < 10000n, "source.version must be a positive integer");
+    var id = src.get("id");
+    fail(typeof id === "string" && (NEW_ARXIV.test(id) || OLD_ARXIV.test(id)), "source.id is not an arXiv id");
+    var meta = canon.get("metadata");
+    fail(sameKeys(meta, ["license", "primary_cat", "submitted_at", "cross_cats_sorted", "title_canon_sha256",
+      "abstract_canon_sha256"]), "metadata does not have the published keys");
+    fail(typeof meta.get("license") === "string", "metadata.license must be a string");
+    fail(typeof meta.get("primary_cat") === "string" && CATEGORY.test(meta.get("primary_cat")),
+      "metadata.primary_cat must be an arXiv category");
+    fail(typeof meta.get("submitted_at") === "string" && TIMESTAMP.test(meta.get("submitted_at")),
+      "metadata.submitted_at must be YYYY-MM-DDTHH:MM:SSZ");
+    var cats = meta.get("cross_cats_sorted");
+    fail(Array.isArray(cats) && cats.every(function (c) { return typeof c === "string" && CATEGORY.test(c); }),
+      "metadata.cross_cats_sorted must be a list of categories");
+    fail(cats.every(function (c, k) { return k === 0 || cats[k - 1] <= c; }), "metadata.cross_cats_sorted is not sorted");
+    ["title_canon_sha256", "abstract_canon_sha256"].forEach(function (name) {
+      fail(typeof meta.get(name) === "string" && HEX64.test(meta.get(name)), "metadata." + name + " must be 64 hex digits");
+    });
   }
 
   // Equality as Python's == on parsed JSON: 1 == 1.0, key order ignored.

@@ -148,7 +148,7 @@ def test_every_record_page_verifies_from_file_url(
         assert res["verified"] == "yes", res
         assert res["status"].startswith("Verified in your browser")
         names = [n for n, _t in res["checks"]]
-        assert names == ["copy", "json", "hash", "identifiers", "title", "signature"]
+        assert names == ["copy", "json", "shape", "hash", "identifiers", "title", "signature"]
         assert all(t.startswith("passed") for _n, t in res["checks"])
         impl = "TweetNaCl.js 1.0.3" if no_ed25519 else "WebCrypto"
         assert f"checked with {impl}" in res["checks"][-1][1]
@@ -418,3 +418,68 @@ def _pinned(key: synthmod.TestKey) -> Any:
     from generator.keyring import PinnedKey
 
     return PinnedKey(key.key_id, key.public_bytes, source="test")
+
+
+NEGATIVE = Path(__file__).parents[1] / "fixtures" / "negative"
+# Python's error code -> the in-browser check that must fail
+CHECK_OF_CODE = {
+    **dict.fromkeys(
+        (
+            "invalid_json",
+            "duplicate_key",
+            "non_finite_number",
+            "number_too_large",
+            "bom",
+            "too_deep",
+            "lone_surrogate",
+            "not_an_object",
+        ),
+        "json",
+    ),
+    **dict.fromkeys(("canonical_schema", "bad_identifier", "float_in_canonical"), "shape"),
+    **dict.fromkeys(("hash_missing", "hash_mismatch"), "hash"),
+    **dict.fromkeys(
+        ("alias_mismatch", "pith_number_mismatch", "short_number_mismatch", "source_mismatch"), "identifiers"
+    ),
+    "title_hash_mismatch": "title",
+    **dict.fromkeys(
+        ("no_receipt", "receipt_malformed", "receipt_hash_mismatch", "unknown_key", "bad_signature"),
+        "signature",
+    ),
+}
+
+
+def test_named_negative_fixtures_fail_the_same_check_in_the_browser(js: Page) -> None:
+    """Every named bad record the Python verifier refuses, the page refuses too, at the same step."""
+    cases = json.loads((NEGATIVE / "cases.json").read_bytes())
+    keyring = load_keyring([NEGATIVE / "keyring.json"])
+    negative_key = next(k for k in keyring.keys if k.key_id == "negative-test-key")
+    pin = {
+        "key_id": negative_key.key_id,
+        "public_key_hex": negative_key.public_key_hex,
+        "fingerprint_sha256_hex": negative_key.fingerprint_hex,
+    }
+    names, texts, wanted = [], [], []
+    for name, case in sorted(cases.items()):
+        data = (NEGATIVE / f"{name}.json").read_bytes()
+        with pytest.raises(RecordError) as err:
+            verify_record(RawRecord(data, name), keyring)
+        assert err.value.code == case["code"]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a page holds text: invalid UTF-8 cannot be embedded
+        names.append(name)
+        texts.append(text)
+        wanted.append(CHECK_OF_CODE[case["code"]])
+    texts.append((NEGATIVE / "valid.json.txt").read_text(encoding="utf-8"))
+    assert len(texts) > 60
+    for opts in ({}, {"forceFallback": True}):
+        got = js.evaluate(
+            "([texts, pin, opts]) => Promise.all(texts.map(t => PithVerify.verifyRecord(t, pin, {}, opts)"
+            ".then(r => [r.verified, r.verified ? null : r.checks[r.checks.length - 1].name])))",
+            [texts, pin, opts],
+        )
+        assert got[-1] == [True, None], "valid.json.txt must verify"
+        mismatched = [(n, g, w) for n, g, w in zip(names, got, wanted, strict=False) if g != [False, w]]
+        assert mismatched == [], opts
