@@ -483,3 +483,21 @@ def test_named_negative_fixtures_fail_the_same_check_in_the_browser(js: Page) ->
         assert got[-1] == [True, None], "valid.json.txt must verify"
         mismatched = [(n, g, w) for n, g, w in zip(names, got, wanted, strict=False) if g != [False, w]]
         assert mismatched == [], opts
+
+
+@pytest.mark.slow
+def test_canonical_json_and_titles_match_python_at_scale(js: Page) -> None:
+    """The same known-answer comparison as above with 20,000 generated values and titles."""
+    rng = random.Random(20260529)
+    for _batch in range(10):
+        values = [_rand_value(rng) for _ in range(2000)]
+        texts = [json.dumps(v, ensure_ascii=rng.random() < 0.5) for v in values]
+        got = js.evaluate("texts => texts.map(t => PithVerify.canonicalJson(t))", texts)
+        assert got == [canonical_json(v).decode("utf-8") for v in values]
+        titles = [_rand_text(rng, 60) for _ in range(2000)]
+        titles = [t for t in titles if _no_lone_surrogates(t)]
+        got_t = js.evaluate(
+            "ts => Promise.all(ts.map(t => PithVerify.sha256Hex(PithVerify.utf8(PithVerify.titleCanon(t)))))",
+            titles,
+        )
+        assert got_t == [title_canon_sha256(t) for t in titles]
