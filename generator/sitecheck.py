@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from generator import GENERATOR
 from generator.errors import RecordError, SiteProblem, UsageError
 from generator.keyring import Keyring, parse_time
 from generator.manifest import (
@@ -105,6 +106,9 @@ class DirSource:
     def list_files(self) -> list[str] | None:
         return [rel for rel, _p, _st in walk_tree(self.root)]
 
+    def close(self) -> None:
+        pass
+
 
 class HttpSource:
     """A site served over HTTP(S). Every response is bounded in bytes and time; no redirects."""
@@ -118,8 +122,11 @@ class HttpSource:
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
-            headers={"Accept-Encoding": "identity", "User-Agent": "pith-mirror verify-site"},
+            headers={"Accept-Encoding": "identity", "User-Agent": f"{GENERATOR} (verify-site)"},
         )
+
+    def close(self) -> None:
+        self.client.close()
 
     def where(self, rel: str) -> str:
         return self.base + quote(rel)

@@ -122,7 +122,10 @@ def _verify_site(args: argparse.Namespace) -> int:
     key = load_public_key(args.key) if args.key else None
     keyring = load_keyring(args.keyring or ())
     source = open_source(args.target)
-    report = verify_site(source, keyring, key=key, max_age_days=args.max_age)
+    try:
+        report = verify_site(source, keyring, key=key, max_age_days=args.max_age)
+    finally:
+        source.close()
     for warning in report.warnings:
         log.warning("warning: %s", warning)
     for problem in report.problems:
