@@ -371,3 +371,34 @@ def test_http_redirects_and_oversized_bodies_are_refused(signed_build: dict[str,
     assert problems == {("file_unreadable", "robots.txt"), ("file_size_mismatch", "index.html")}
     detail = next(p.detail for p in report.problems if p.code == "file_size_mismatch")
     assert detail.startswith("at least ")
+
+
+def test_archives_do_not_depend_on_time_zone_umask_or_hash_seed(
+    signed_build: dict[str, Path], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert main(["archive", str(signed_build["site"]), "-o", str(tmp_path / "a" / "m"), "-q"]) == 0
+    env = {**os.environ, "TZ": "Asia/Tokyo", "PYTHONHASHSEED": "12345", "LC_ALL": "C"}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    code = "import os,sys; os.umask(0o077); from generator.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "archive",
+            str(signed_build["site"]),
+            "-o",
+            str(tmp_path / "b" / "m"),
+            "-q",
+        ],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        check=False,
+    )
+    assert run.returncode == 0
+    for ext in ("tar.gz", "zip"):
+        assert (tmp_path / "a" / f"m.{ext}").read_bytes() == (tmp_path / "b" / f"m.{ext}").read_bytes()
