@@ -134,7 +134,8 @@ def integrity_index(root: Path) -> dict[str, Path]:
     index: dict[str, Path] = {}
     base = root / "pith"
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # pith/{SUFFIX}/ folders (one per record) never hold an integrity file: not walked
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not is_suffix(d))
         if "integrity.json" in filenames:
             arxiv_id = Path(dirpath).relative_to(base).as_posix()
             if is_arxiv_id(arxiv_id):
