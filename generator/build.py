@@ -9,12 +9,17 @@ finished staging tree is re-verified from its own bytes before the atomic swap.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
+import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +29,16 @@ from typing import Any, TypeVar
 from generator import GENERATOR, paths
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
+from generator.incremental import (
+    BuildState,
+    IncrementalSite,
+    StaleStateError,
+    carry_records,
+    input_key,
+    inputs_digest,
+    open_state,
+    render_fingerprint,
+)
 from generator.keyring import Keyring, load_keyring, parse_time
 from generator.manifest import manifest_files
 from generator.mirrors import mirror_manifest_files
@@ -31,9 +46,18 @@ from generator.progress import Progress
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.sources import RawRecord
 from generator.sources.local import load_records
+from generator.streamed import Reiterable, StreamedFile, page_chunks, report_json_chunks, write_stream
+from generator.summaries import (
+    FileHashes,
+    SummaryStore,
+    add_pending,
+    connect,
+    meta_set,
+    new_record_copies,
+    settle,
+)
 from generator.verify import verify_record
-from generator.verify.record import WARNING
-from generator.write import StagedSite, check_output_dir, replace_file, write_file
+from generator.write import StagedSite, check_output_dir, close_inherited_locks, write_file
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +67,13 @@ SERIAL_BELOW = 256  # below this many records a pool costs more than it saves
 
 @dataclass
 class BuildReport:
-    published: list[RecordSummary] = field(default_factory=list)
+    published: Sequence[RecordSummary] = field(default_factory=list)
     failures: list[RecordError] = field(default_factory=list)
     stage_times: dict[str, float] = field(default_factory=dict)
     output: Path | None = None
     files_written: int = 0
+    # incremental builds: counts of inputs, records carried unchanged and records rebuilt
+    incremental: dict[str, Any] = field(default_factory=dict)
 
     @property
     def skipped(self) -> int:
@@ -65,57 +91,67 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["max_bytes"] = config.max_record_bytes
 
 
-Result = tuple[RecordSummary | None, RecordError | None, tuple[str, ...]]
+# (input position, summary, error, files written as (path, sha256, size))
+def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
+    """A pool worker ends with the build that forked it, and does not keep its lock."""
+    close_inherited_locks()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+    _init_worker(config, keyring, staging)
 
 
-def _process_chunk(chunk: list[RawRecord]) -> list[Result]:
-    """Verify, render and write each record; returns (summary, error, paths that already existed)."""
+Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...]]
+
+
+def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
+    """Verify, render and write each record; returns what each record wrote, with hashes."""
     renderer: Renderer = _worker["renderer"]
     staging: Path | None = _worker["staging"]
     out: list[Result] = []
-    for raw in chunk:
+    for seq, raw in chunk:
         try:
             rec = verify_record(raw, _worker["keyring"], max_bytes=_worker["max_bytes"])
         except RecordError as exc:
-            out.append((None, exc, ()))
+            out.append((seq, None, exc, ()))
             continue
         files, summary = renderer.render_record(rec)
-        existed: list[str] = []
+        written: list[tuple[str, str, int]] = []
         if staging is not None:
             for f in files:
-                if not write_file(staging, f.dest_path, f.data):
-                    existed.append(f.dest_path)
-        out.append((summary, None, tuple(existed)))
+                if write_file(staging, f.dest_path, f.data):
+                    written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
+        out.append((seq, summary, None, tuple(written)))
     return out
 
 
 def _reverify_chunk(items: list[tuple[str, str]]) -> list[RecordError | None]:
-    """Re-read each published record copy from the staging tree and verify it again."""
+    """Read each published record copy back from the staging tree: its SHA-256 must be that of
+    the bytes that passed ``verify_record`` (so it is those bytes, receipt and all)."""
     staging: Path = _worker["staging"]
-    keyring: Keyring = _worker["keyring"]
     out: list[RecordError | None] = []
-    for suffix, expected in items:
+    for suffix, raw_sha256 in items:
         rel = paths.record_json(suffix)
         try:
-            data = (staging / rel).read_bytes()
-            rec = verify_record(RawRecord(data, f"output {rel}"), keyring, max_bytes=_worker["max_bytes"])
-            if rec.canonical_sha256 != expected or rec.suffix != suffix:
-                raise VerificationError(
-                    "hash_mismatch",
-                    f"output {rel}",
-                    "the written copy is not the record that was verified",
-                )
-            out.append(None)
-        except RecordError as exc:
-            out.append(exc)
+            with open(staging / rel, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError as exc:
             out.append(
                 VerificationError(
-                    "hash_mismatch",
-                    f"output {rel}",
-                    f"cannot read back the written copy: {exc.strerror}",
+                    "hash_mismatch", f"output {rel}", f"cannot read back the written copy: {exc.strerror}"
                 )
             )
+            continue
+        if digest != raw_sha256:
+            out.append(
+                VerificationError(
+                    "hash_mismatch", f"output {rel}", "the written copy is not the record that was verified"
+                )
+            )
+        else:
+            out.append(None)
     return out
 
 
@@ -144,7 +180,7 @@ class _Runner:
         if jobs > 1:
             ctx = multiprocessing.get_context("fork")
             self.pool = ProcessPoolExecutor(
-                jobs, mp_context=ctx, initializer=_init_worker, initargs=init_args
+                jobs, mp_context=ctx, initializer=_init_pool_worker, initargs=(os.getpid(), *init_args)
             )
         else:
             _init_worker(*init_args)
@@ -172,28 +208,26 @@ def _jobs(config: Config) -> int:
     return config.jobs or max(1, min(os.cpu_count() or 1, 8))
 
 
-def _build_time(config: Config, summaries: Iterable[RecordSummary]) -> str:
+def _build_time(config: Config, newest: datetime | None) -> str:
     """SOURCE_DATE_EPOCH if set, else the newest signing time in the input: never the clock."""
     if config.source_date_epoch is not None:
         return format_time(config.source_date_epoch)
-    newest: datetime | None = None
-    for s in summaries:
-        if s.signed_at:
-            try:
-                t = parse_time(s.signed_at)
-            except ValueError:
-                continue
-            newest = t if newest is None or t > newest else newest
     return newest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if newest else "unknown"
 
 
-def _report(
-    config: Config,
-    keyring: Keyring,
-    summaries: list[RecordSummary],
-    failures: list[RecordError],
-    build_time: str,
+def _signed_time(s: RecordSummary) -> datetime | None:
+    if not s.signed_at:
+        return None
+    try:
+        return parse_time(s.signed_at)
+    except ValueError:
+        return None
+
+
+def _report_head(
+    config: Config, keyring: Keyring, published: int, failures: list[RecordError], build_time: str
 ) -> dict[str, Any]:
+    """The verification report without its per-record list (streamed by ``_report_records``)."""
     return {
         "report_type": "pith_mirror_verification_report",
         "report_version": "1",
@@ -201,81 +235,49 @@ def _report(
         "build_time": build_time,
         "upstream": config.upstream,
         "keyring": keyring.describe(),
-        "published": len(summaries),
+        "published": published,
         "skipped": [{"where": f.where, "code": f.code, "detail": f.detail} for f in failures],
-        "records": [
-            {
-                "suffix": s.suffix,
-                "pith_number": s.pith_number,
-                "arxiv_id": s.arxiv_id,
-                "canonical_sha256": s.canonical_sha256,
-                "record_copy_sha256": s.raw_sha256,
-                "key_id": s.key_id,
-                "key_fingerprint": s.key_fingerprint,
-                "signed_at": s.signed_at,
-                "checks": [{"name": n, "status": st, "detail": d} for n, st, d in s.checks],
-                "open_graph": [
-                    {"document": kind, "status": status, "codes": list(codes)}
-                    for kind, status, codes in s.open_graph
-                ],
-            }
-            for s in sorted(summaries, key=lambda s: s.suffix)
-        ],
     }
 
 
-def _settle(
-    results: list[Result], strict: bool
-) -> tuple[list[RecordSummary], list[RecordError], list[RecordSummary]]:
-    """One summary per record; different bytes for one record are a conflict. Returns
-    (accepted, failures, refused-but-written)."""
-    failures: list[RecordError] = []
-    by_suffix: dict[str, list[RecordSummary]] = defaultdict(list)
-    for summary, error, _existed in results:
-        if error is not None:
-            failures.append(error)
-        elif summary is not None:
-            by_suffix[summary.suffix].append(summary)
-    accepted: list[RecordSummary] = []
-    refused: list[RecordSummary] = []
-    for suffix in sorted(by_suffix):
-        copies = by_suffix[suffix]
-        if len({c.raw_sha256 for c in copies}) > 1:
-            wheres = ", ".join(sorted(c.where for c in copies))
-            failures.append(
-                RecordError(
-                    "conflicting_copies",
-                    copies[0].pith_number,
-                    f"different bytes for the same record in: {wheres}",
-                )
-            )
-            refused.append(copies[0])
-            continue
-        first = copies[0]
-        if strict:
-            warnings = [f"{n}: {d}" for n, st, d in first.checks if st == WARNING]
-            if warnings:
-                failures.append(
-                    VerificationError(
-                        "unsigned_field_mismatch", first.pith_number, "--strict: " + "; ".join(warnings)
-                    )
-                )
-                refused.append(first)
-                continue
-            og_failed = [(kind, codes) for kind, _status, codes in first.open_graph if codes]
-            if og_failed:
-                failures.append(
-                    VerificationError(
-                        og_failed[0][1][0],
-                        first.pith_number,
-                        "--strict: open graph: "
-                        + "; ".join(f"{kind}.json {', '.join(codes)}" for kind, codes in og_failed),
-                    )
-                )
-                refused.append(first)
-                continue
-        accepted.append(first)
-    return accepted, failures, refused
+def _report_records(summaries: Iterable[RecordSummary]) -> Iterator[dict[str, Any]]:
+    for s in summaries:
+        yield {
+            "suffix": s.suffix,
+            "pith_number": s.pith_number,
+            "arxiv_id": s.arxiv_id,
+            "canonical_sha256": s.canonical_sha256,
+            "record_copy_sha256": s.raw_sha256,
+            "key_id": s.key_id,
+            "key_fingerprint": s.key_fingerprint,
+            "signed_at": s.signed_at,
+            "checks": [{"name": n, "status": st, "detail": d} for n, st, d in s.checks],
+            "open_graph": [
+                {"document": kind, "status": status, "codes": list(codes)}
+                for kind, status, codes in s.open_graph
+            ],
+        }
+
+
+def _report(
+    config: Config,
+    keyring: Keyring,
+    summaries: Iterable[RecordSummary],
+    failures: list[RecordError],
+    build_time: str,
+) -> dict[str, Any]:
+    """The whole report as one dict (small sites and tests; the build streams it)."""
+    ordered = sorted(summaries, key=lambda s: s.suffix)
+    head = _report_head(config, keyring, len(ordered), failures, build_time)
+    return {**head, "records": list(_report_records(ordered))}
+
+
+def _ordered(records: Sequence[RecordSummary], *keys: str, reverse: bool = False) -> Iterator[RecordSummary]:
+    if isinstance(records, SummaryStore):
+        return records.ordered(*keys, reverse=reverse)
+    return iter(
+        sorted(records, key=lambda s: tuple(getattr(s, k) for k in (*keys, "suffix")), reverse=reverse)
+    )
 
 
 def run_build(
@@ -286,7 +288,26 @@ def run_build(
     fail_after: int | None = None,
 ) -> BuildReport:
     """Build the site (or, with ``write=False``, only verify). ``fail_after`` injects a fault
-    after that many files are written (tests of the fail-closed promise)."""
+    after that many site-wide files are written (tests of the fail-closed promise).
+
+    With ``config.incremental``, records whose inputs and render fingerprint are unchanged are
+    carried from the live site (see ``generator.incremental``); if the live site turns out not to
+    match its build state, the build starts again from nothing."""
+    try:
+        return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=True)
+    except StaleStateError as exc:
+        log.warning("the live site does not match its build state (%s): rebuilding every record", exc)
+        return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=False)
+
+
+def _run_build(
+    config: Config,
+    *,
+    write: bool,
+    progress: bool | None,
+    fail_after: int | None,
+    reuse: bool,
+) -> BuildReport:
     report = BuildReport()
     keyring = load_keyring(config.keyring_files)
     sources = config.effective_sources
@@ -294,83 +315,183 @@ def run_build(
     renderer = Renderer(config, keyring)
     jobs = _jobs(config)
     t0 = time.monotonic()
+    incremental = output is not None and config.incremental
+    fingerprint = render_fingerprint(config, keyring) if incremental else ""
 
-    staged = StagedSite(output) if output is not None else None
+    staged: StagedSite | None = None
+    if output is not None:
+        staged = IncrementalSite(output, fingerprint) if incremental else StagedSite(output)
     with staged if staged is not None else contextlib.nullcontext():
         staging = staged.staging if staged is not None else None
+        old: BuildState | None = None
+        if isinstance(staged, IncrementalSite):
+            old = staged.old_state
+            staged.reusable = staged.reusable and reuse
+            if staged.reusable and old.db is not None:
+                digest, count = inputs_digest(load_records(sources, config.max_record_bytes))
+                if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
+                    problem = old.check_live_files()
+                    if problem is None:
+                        report.published = SummaryStore(old.db)
+                        report.output = output
+                        report.incremental = {"unchanged": True, "inputs": count}
+                        report.files_written = 0
+                        log.info("nothing changed: %d input(s), the live site is current", count)
+                        report.stage_times["unchanged"] = report.stage_times["total"] = time.monotonic() - t0
+                        return report
+                    log.info("the live site differs from its build state (%s): rebuilding all", problem)
+                    staged.reusable = False
+            staged.begin()
+            assert staged.db is not None
+            db = staged.db
+        else:
+            db = connect(None)
+        store = SummaryStore(db)
+        hashes = FileHashes(db)
         runner = _Runner(1, (config, keyring, staging))
         bar = Progress("verify+render", enabled=progress)
-        results: list[Result] = []
+        carry = isinstance(staged, IncrementalSite) and staged.reusable and old is not None
+        key_digest = hashlib.sha256()
+        counts = {"inputs": 0, "carried": 0, "rebuilt": 0}
+        keys: dict[int, str] = {}
+
+        def feed() -> Iterator[tuple[int, RawRecord]]:
+            """Inputs to verify and render; with a usable state, known ones are only noted."""
+            batch: list[tuple[int, RawRecord, str]] = []
+
+            def flush() -> Iterator[tuple[int, RawRecord]]:
+                known = old.known([k for _s, _r, k in batch]) if carry and old is not None else set()
+                carried = []
+                for seq, raw, key in batch:
+                    if key in known:
+                        carried.append((key, seq, raw.where))
+                    else:
+                        keys[seq] = key
+                        counts["rebuilt"] += 1
+                        yield seq, raw
+                if carried:
+                    db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", carried)
+                    counts["carried"] += len(carried)
+                    bar.advance(len(carried))
+                batch.clear()
+
+            for seq, raw in enumerate(load_records(sources, config.max_record_bytes)):
+                counts["inputs"] += 1
+                key = input_key(raw) if incremental else ""
+                if key:
+                    key_digest.update(bytes.fromhex(key))
+                batch.append((seq, raw, key))
+                if len(batch) >= 256:
+                    yield from flush()
+            yield from flush()
+
         try:
-            records = load_records(sources, config.max_record_bytes)
-            first = list(_take(records, SERIAL_BELOW))
+            stream = feed()
+            first = list(_take(stream, SERIAL_BELOW))
             more = len(first) == SERIAL_BELOW
             if more and jobs > 1:
                 runner = _Runner(jobs, (config, keyring, staging))
-            stream = _chain(first, records) if more else first
-            for chunk_results in runner.map(_process_chunk, _chunks(stream, CHUNK)):
-                results.extend(chunk_results)
-                bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[1] is not None))
+            chained = _chain(first, stream) if more else iter(first)
+            for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
+                for seq, summary, error, written in chunk_results:
+                    if error is not None:
+                        report.failures.append(error)
+                    elif summary is not None:
+                        key = keys.pop(seq, "")
+                        add_pending(db, seq, summary, key)
+                        for rel, sha, size in written:
+                            hashes.record(rel, sha, size, key)
+                bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
+            if counts["carried"]:
+                assert old is not None and output is not None and staging is not None
+                carry_records(db, old, output, staging, hashes)
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
-            accepted, failures, refused = _settle(results, config.strict)
+            settled = settle(db, config.strict)
+            store.invalidate()
+            failures = report.failures + settled.failures
             report.failures = failures
-            report.published = accepted
+            report.published = store
+            report.incremental = dict(counts) if incremental else {}
             log.info(
-                "verify+render: %d record(s) verified, %d invalid, in %.2fs",
-                len(accepted),
+                "verify+render: %d record(s) verified, %d invalid, in %.2fs%s",
+                len(store),
                 len(failures),
                 report.stage_times["verify+render"],
+                f" ({counts['carried']} carried unchanged)" if counts["carried"] else "",
             )
             if staging is None:
                 return report
             if failures and not config.skip_invalid:
                 raise BuildFailedError(failures)
             t1 = time.monotonic()
-            kept = {rel for s in accepted for rel in s.outputs}  # e.g. an integrity.json two versions share
-            for s in refused:
-                for rel in s.outputs:
-                    if rel not in kept:
-                        (staging / rel).unlink(missing_ok=True)
-            if len({s.suffix for s in refused} & {s.suffix for s in accepted}):
-                raise AssertionError("a refused record is also accepted")
+            for rel in _not_shared(store, settled.refused_files):
+                _remove_output(staging, rel)
+                hashes.forget(rel)
             ctx = SiteContext(
-                config, keyring, renderer, accepted, failures, _build_time(config, accepted), staging
+                config,
+                keyring,
+                renderer,
+                store,
+                failures,
+                _build_time(config, settled.newest),
+                staging,
+                hashes,
             )
             # site-wide pages (never record pages, which have their own renderer) show the build time
             renderer.env.globals["site_build_time"] = ctx.build_time
             site_files = 0
+
+            def emit(f: OutputFile | StreamedFile) -> None:
+                nonlocal site_files
+                assert staging is not None
+                if isinstance(f, StreamedFile):
+                    sha, size = write_stream(staging, f.dest_path, f.chunks())
+                else:
+                    if not write_file(staging, f.dest_path, f.data):
+                        _replace_with_new(staging, f.dest_path, f.data)
+                    sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
+                hashes.record(f.dest_path, sha, size)
+                site_files += 1
+                if fail_after is not None and site_files >= fail_after:
+                    raise OSError(5, "injected fault while writing", f.dest_path)
+
             for step in SITE_STEPS:
                 for f in step(ctx):
-                    if not write_file(staging, f.dest_path, f.data):
-                        replace_file(staging, f.dest_path, f.data)
-                    site_files += 1
-                    if fail_after is not None and site_files >= fail_after:
-                        raise OSError(5, "injected fault while writing", f.dest_path)
+                    emit(f)
+            if isinstance(staged, IncrementalSite):
+                staged.remove_stale_dirs()
             report.stage_times["site pages"] = time.monotonic() - t1
             log.info("site pages: %d file(s) in %.2fs", site_files, report.stage_times["site pages"])
             t2 = time.monotonic()
-            items = [(s.suffix, s.canonical_sha256) for s in accepted]
-            problems = [
-                e for res in runner.map(_reverify_chunk, _chunks(items, 256)) for e in res if e is not None
-            ]
+            checked = 0
+            problems: list[RecordError] = []
+            for res in runner.map(_reverify_chunk, _chunks(new_record_copies(db), 256)):
+                checked += len(res)
+                problems.extend(e for e in res if e is not None)
             if problems:
                 raise BuildFailedError(problems)
             report.stage_times["re-verify output"] = time.monotonic() - t2
             log.info(
-                "re-verify output: %d record copies in %.2fs",
-                len(items),
-                report.stage_times["re-verify output"],
+                "re-verify output: %d record copies in %.2fs", checked, report.stage_times["re-verify output"]
             )
             for step in FINAL_STEPS:
                 for f in step(ctx):
-                    if not write_file(staging, f.dest_path, f.data):
-                        replace_file(staging, f.dest_path, f.data)
-                    site_files += 1
+                    emit(f)
             assert staged is not None
+            t3 = time.monotonic()
+            report.files_written = len(hashes)
+            if isinstance(staged, IncrementalSite):
+                meta_set(db, "fingerprint", fingerprint)
+                meta_set(db, "inputs", key_digest.hexdigest())
+                meta_set(db, "input_count", counts["inputs"])
+                db.execute("DELETE FROM pending")
+                db.execute("DELETE FROM carried")
             staged.publish()
+            if isinstance(staged, IncrementalSite):
+                report.published = SummaryStore(open_state(staged.output))
+            report.stage_times["publish"] = time.monotonic() - t3
             report.output = output
-            report.files_written = sum(len(s.outputs) for s in accepted) + site_files
         except OSError as exc:
             where = exc.filename or (staging if staging is not None else "output")
             raise OutputError(
@@ -383,30 +504,98 @@ def run_build(
     return report
 
 
+def _not_shared(store: SummaryStore, refused: list[str]) -> list[str]:
+    """The refused records' files that no accepted record also has (for example an
+    integrity.json that two versions of one paper share)."""
+    if not refused:
+        return []
+    wanted = set(refused)
+    shared = {rel for s in store for rel in s.outputs if rel in wanted}
+    return [rel for rel in refused if rel not in shared]
+
+
+def _remove_output(staging: Path, rel: str) -> None:
+    """Remove a refused record's file, and its directory when that is left empty."""
+    (staging / rel).unlink(missing_ok=True)
+    parent = (staging / rel).parent
+    while parent != staging:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
+
+
+def _replace_with_new(root: Path, rel: str, data: bytes) -> None:
+    """Replace a file by a new one (a new inode): a file in the staging tree may be a hard link
+    to a live file, which must never be written in place."""
+    dest = root / rel
+    if dest.is_symlink():
+        raise OutputError(f"{dest}: refusing to write through a symlink")
+    dest.unlink(missing_ok=True)
+    if not write_file(root, rel, data):
+        raise OutputError(f"{dest}: could not replace the file")
+
+
 @dataclass(frozen=True)
 class SiteContext:
-    """What site-wide steps see: the accepted records (summaries only) and the build settings."""
+    """What site-wide steps see: the accepted records and the build settings.
+
+    ``records`` is a read-only sequence of summaries in SUFFIX order, kept on disk (iterate it,
+    or use ``records.ordered(...)``/``records.by_short8()`` when it is a ``SummaryStore``; do not
+    copy it into a list on large sites). ``known_hashes`` maps every file already in the staging
+    tree to its SHA-256, so a final step need not re-read files."""
 
     config: Config
     keyring: Keyring
     renderer: Renderer
-    records: list[RecordSummary]
+    records: Sequence[RecordSummary]
     failures: list[RecordError]
     build_time: str
     staging: Path
+    known_hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-SiteStep = Callable[[SiteContext], Iterable[OutputFile]]
+SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile]]
 
 
 def index_pages(ctx: SiteContext) -> Iterable[OutputFile]:
-    return ctx.renderer.render_index(ctx.records, ctx.build_time)
+    """Newest first, ``page_size`` records a page, streamed from the store."""
+    size = ctx.config.page_size
+    total = len(ctx.records)
+    pages = max(1, -(-total // size))
+    page_paths = [paths.index_page(i) for i in range(1, pages + 1)]
+    ordered = _ordered(ctx.records, "submitted_at", reverse=True)
+    for n in range(1, pages + 1):
+        chunk = list(_take(ordered, size))
+        yield ctx.renderer.page(
+            "index.html",
+            paths.index_page(n),
+            records=chunk,
+            page_no=n,
+            pages=pages,
+            total=total,
+            build_time=ctx.build_time,
+            page_paths=page_paths,
+        )
 
 
-def report_pages(ctx: SiteContext) -> Iterable[OutputFile]:
-    return ctx.renderer.render_report(
-        _report(ctx.config, ctx.keyring, ctx.records, ctx.failures, ctx.build_time)
-    )
+def report_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
+    """The verification report, JSON and HTML, streamed record by record in SUFFIX order."""
+    head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)
+
+    def json_chunks() -> Iterable[bytes]:
+        return report_json_chunks(head, _report_records(_ordered(ctx.records, "suffix")))
+
+    def html_chunks() -> Iterable[bytes]:
+        records = Reiterable(lambda: _report_records(_ordered(ctx.records, "suffix")))
+        report = {**head, "records": records}
+        return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
+
+    return [
+        StreamedFile("verification.json", json_chunks),
+        StreamedFile("verification/index.html", html_chunks),
+    ]
 
 
 def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:
@@ -415,13 +604,16 @@ def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:
 
 def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
     """A short number shared by several records gets a page that lists them all."""
-    by_short: dict[str, list[RecordSummary]] = defaultdict(list)
-    for s in ctx.records:
-        by_short[s.suffix[:8]].append(s)
-    for short8, group in sorted(by_short.items()):
-        if len(group) > 1:
-            targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
-            yield ctx.renderer.paper_redirect(short8, targets)
+    if isinstance(ctx.records, SummaryStore):
+        groups: Iterable[tuple[str, list[RecordSummary]]] = ctx.records.by_short8()
+    else:
+        by_short: dict[str, list[RecordSummary]] = defaultdict(list)
+        for s in ctx.records:
+            by_short[s.suffix[:8]].append(s)
+        groups = ((k, v) for k, v in sorted(by_short.items()) if len(v) > 1)
+    for short8, group in groups:
+        targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
+        yield ctx.renderer.paper_redirect(short8, targets)
 
 
 # Site-wide steps, in order. Each writes files from the summaries; a later step may replace a
@@ -438,7 +630,7 @@ SITE_STEPS: list[SiteStep] = [
 FINAL_STEPS: list[SiteStep] = [manifest_files]
 
 
-def _take(it: Iterator[RawRecord], n: int) -> Iterator[RawRecord]:
+def _take(it: Iterator[T], n: int) -> Iterator[T]:
     for _ in range(n):
         try:
             yield next(it)
@@ -446,6 +638,6 @@ def _take(it: Iterator[RawRecord], n: int) -> Iterator[RawRecord]:
             return
 
 
-def _chain(first: list[RawRecord], rest: Iterator[RawRecord]) -> Iterator[RawRecord]:
+def _chain(first: list[T], rest: Iterator[T]) -> Iterator[T]:
     yield from first
     yield from rest

@@ -132,6 +132,13 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="sign the site manifest with this Ed25519 private key (made by 'pith-mirror keygen')",
     )
+    b.add_argument(
+        "--incremental",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rebuild only what changed, keeping a build state beside the output "
+        "(.DIR.state.sqlite); the result is byte for byte a clean build's",
+    )
     _add_common(b)
 
     v = sub.add_parser(
@@ -150,6 +157,16 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_common(v)
     add_trust_commands(sub, EPILOG)
+
+    from generator import bench
+
+    bn = sub.add_parser(
+        "bench",
+        help="benchmark: build N synthetic signed records and compare with the floor",
+        description=bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_arguments(bn)
     return parser
 
 
@@ -188,6 +205,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         if args.sign_key is not None:
             load_signing_key(args.sign_key)  # fail before building, not after
             changes["sign_key"] = args.sign_key
+        changes["incremental"] = args.incremental
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     return cfg.with_overrides(**changes)
@@ -221,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.command == "bench":
+        from generator import bench
+
+        return bench.run_from_args(args)
     _setup_logging(args.verbose, args.quiet)
     try:
         if args.command in TRUST_COMMANDS:

@@ -37,6 +37,7 @@ class Config:
     max_record_bytes: int = 16 * 1024 * 1024
     source_date_epoch: int | None = None
     sign_key: Path | None = None  # operator's Ed25519 key that signs the site manifest
+    incremental: bool = False
     content_dir: Path = field(default_factory=lambda: package_data_dir("content"))
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
@@ -63,6 +64,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "jobs": int,
     "page_size": int,
     "max_record_bytes": int,
+    "incremental": bool,
 }
 
 
@@ -128,6 +130,7 @@ def load_config(path: Path | None) -> Config:
             "jobs",
             "page_size",
             "max_record_bytes",
+            "incremental",
         ):
             if key in section:
                 changes[key] = section[key]

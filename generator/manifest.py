@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,14 +95,21 @@ def walk_tree(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     yield from found
 
 
-def scan_site(root: Path) -> list[FileEntry]:
-    """The manifest's file list for a built tree: every regular file except the unlisted three."""
+def scan_site(root: Path, known: Mapping[str, tuple[str, int]] | None = None) -> list[FileEntry]:
+    """The manifest's file list for a built tree: every regular file except the unlisted three.
+
+    ``known`` maps paths to (sha256, size) that the build recorded as it wrote each file; such a
+    file of the recorded size is not read again (the build's own hashes, not a cache)."""
     entries: list[FileEntry] = []
     for rel, p, st in walk_tree(root):
         if rel in UNLISTED:
             continue
         if not stat.S_ISREG(st.st_mode):
             raise OutputError(f"{p}: not a regular file; a site holds only regular files")
+        hit = known.get(rel) if known is not None else None
+        if hit is not None and hit[1] == st.st_size:
+            entries.append(FileEntry(rel, st.st_size, hit[0]))
+            continue
         size, digest = hash_file(p)
         entries.append(FileEntry(rel, size, digest))
     return entries
@@ -248,7 +255,7 @@ def _safe_listed_path(path: str) -> bool:
 def manifest_files(ctx: SiteContext) -> Iterable[OutputFile]:
     """FINAL step (keep it last): hash the finished staging tree, write and maybe sign the manifest."""
     key = load_signing_key(ctx.config.sign_key) if ctx.config.sign_key is not None else None
-    entries = scan_site(ctx.staging)
+    entries = scan_site(ctx.staging, getattr(ctx.known_hashes, "sized", None))
     data = make_manifest(
         entries,
         build_time=ctx.build_time,

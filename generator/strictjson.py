@@ -8,6 +8,7 @@ nesting deeper than ``max_depth``, documents larger than ``max_bytes``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from generator.errors import JsonError
@@ -26,11 +27,13 @@ class _Reject(Exception):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Reject("duplicate_key", f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Reject("duplicate_key", f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -50,6 +53,35 @@ def _int(text: str) -> int:
     if digits > MAX_INT_DIGITS:
         raise _Reject("number_too_large", f"integer with {digits} digits (max {MAX_INT_DIGITS})")
     return int(text)
+
+
+# A lone surrogate can only come from a \\uD800-\\uDFFF escape: UTF-8 input cannot hold one raw.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_fast(value: Any, data: bytes, max_depth: int) -> None:
+    """``_check`` with two exact shortcuts: no surrogate escape in the bytes means no lone
+    surrogate, and fewer brackets than the bound means no nesting past it."""
+    maybe_surrogate = _SURROGATE_ESCAPE.search(data) is not None
+    maybe_deep = data.count(b"[") + data.count(b"{") > max_depth
+    if maybe_surrogate:
+        _check(value, 0, max_depth)
+    elif maybe_deep:
+        _check_depth(value, max_depth)
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            if level >= max_depth:
+                raise _Reject("too_deep", f"nesting deeper than {max_depth}")
+            stack.extend((sub, level + 1) for sub in item.values() if isinstance(sub, dict | list))
+        elif isinstance(item, list):
+            if level >= max_depth:
+                raise _Reject("too_deep", f"nesting deeper than {max_depth}")
+            stack.extend((sub, level + 1) for sub in item if isinstance(sub, dict | list))
 
 
 def _check(value: Any, depth: int, max_depth: int) -> None:
@@ -100,7 +132,7 @@ def loads_strict(
             parse_float=_float,
             parse_int=_int,
         )
-        _check(value, 0, max_depth)
+        _check_fast(value, data, max_depth)
     except _Reject as exc:
         raise JsonError(exc.code, where, exc.detail) from None
     except RecursionError:

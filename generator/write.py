@@ -7,6 +7,7 @@ that an earlier killed build left behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -26,6 +27,18 @@ OLD_TAG = ".old-"
 SITE_MARKER = "verification.json"  # every pith-mirror site has it; an output dir without it is not ours
 
 _RENAME_EXCHANGE = 2
+
+# lock descriptors this process holds; a forked worker closes its copies (see ``close_inherited_locks``)
+HELD_LOCKS: set[int] = set()
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: close the copies of the parent's lock descriptors, so that the lock
+    ends with the parent (a worker orphaned by a killed build must not hold it)."""
+    for fd in list(HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    HELD_LOCKS.clear()
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:
@@ -91,6 +104,7 @@ class StagedSite:
             os.close(fd)
             raise OutputError(f"{self.output}: another build holds the lock on {self.parent}") from None
         self._lock_fd = fd
+        HELD_LOCKS.add(fd)
         self._clear_leftovers()
         self.staging.mkdir()
         return self
@@ -107,6 +121,7 @@ class StagedSite:
         finally:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                HELD_LOCKS.discard(self._lock_fd)
                 os.close(self._lock_fd)
                 self._lock_fd = None
 

@@ -13,6 +13,7 @@ import jinja2
 from generator import GENERATOR, __version__, paths
 from generator.config import Config
 from generator.keyring import Keyring
+from generator.render.env import Environment
 from generator.render.filters import arxiv_abs_url, clean_text, safe_url
 from generator.render.opengraph import render_open_graph
 from generator.verify import VerifiedRecord
@@ -70,7 +71,7 @@ class Renderer:
     def __init__(self, config: Config, keyring: Keyring) -> None:
         self.config = config
         self.keyring = keyring
-        self.env = jinja2.Environment(
+        self.env = Environment(
             loader=jinja2.FileSystemLoader(str(config.templates_dir)),
             autoescape=True,
             undefined=jinja2.StrictUndefined,

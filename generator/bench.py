@@ -1,0 +1,448 @@
+"""The benchmark: N synthetic signed records, a clean build, the floor, and incremental rebuilds.
+
+``pith-mirror bench N`` (or ``python -m generator.bench N``) generates N records signed by a test
+key (cached by N and seed, so re-runs are cheap), then in one run measures:
+
+- a clean build with every core and with one core (per-stage times, records per second, peak
+  memory of the build's processes, output bytes and files, bytes and files per record);
+- the **floor**: the unavoidable work for the same records on the same number of cores (strict
+  parse, canonical hash, Ed25519 verification, and plain writes of the same number of files and
+  bytes into the same directories), and the ratio build/floor;
+- incremental rebuilds of the built site: nothing changed, one record changed, one record added.
+
+Every build runs in a child process, so the memory figures are the build's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.synth import TestKey, dump_record, random_record
+
+BENCH_KEY_SEED = b"pith-mirror benchmark key"
+CHUNK = 256
+
+
+def bench_key() -> TestKey:
+    return TestKey.from_seed(BENCH_KEY_SEED, "bench-key-1")
+
+
+# -- inputs ---------------------------------------------------------------------------------
+def _gen_chunk(args: tuple[int, int, int]) -> bytes:
+    seed, start, stop = args
+    key = bench_key()
+    lines = []
+    for n in range(start, stop):
+        rng = random.Random(f"{seed}:{n}")
+        lines.append(dump_record(random_record(key, rng, n)) + b"\n")
+    return b"".join(lines)
+
+
+def generate_inputs(n: int, seed: int, cache_dir: Path, jobs: int) -> tuple[Path, Path]:
+    """``(records.jsonl, keyring.json)`` for N records; reused when already generated."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    jsonl = cache_dir / f"records-{n}-{seed}.jsonl"
+    keyring = cache_dir / "bench-keyring.json"
+    if not keyring.is_file():
+        tmp = keyring.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(bench_key().keyring_json())
+        os.replace(tmp, keyring)
+    if jsonl.is_file():
+        return jsonl, keyring
+    tmp = jsonl.with_suffix(f".tmp{os.getpid()}")
+    spans = [(seed, a, min(a + 2000, n)) for a in range(0, n, 2000)]
+    with tmp.open("wb") as fh:
+        if jobs > 1 and len(spans) > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                for data in pool.map(_gen_chunk, spans):
+                    fh.write(data)
+        else:
+            for span in spans:
+                fh.write(_gen_chunk(span))
+    os.replace(tmp, jsonl)
+    return jsonl, keyring
+
+
+def changed_line(line: bytes, key: TestKey, n: int) -> bytes:
+    """The same paper as another record, with one unsigned field changed (new bytes, same SUFFIX)."""
+    rec = json.loads(line)
+    rec["paper"]["headline"] = f"changed for benchmark run {n}"
+    return dump_record(rec)
+
+
+# -- measuring ------------------------------------------------------------------------------
+def _tree_pids(root: int) -> list[int]:
+    out = [root]
+    i = 0
+    while i < len(out):
+        pid = out[i]
+        i += 1
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    out.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class _RssSampler(threading.Thread):
+    """Samples the summed RSS of a process tree (the build and its workers) every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_sum_kib = 0
+        self.peak_main_kib = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            pids = _tree_pids(self.pid)
+            sizes = [_rss_kib(p) for p in pids]
+            if sizes:
+                self.peak_main_kib = max(self.peak_main_kib, sizes[0])
+                self.peak_sum_kib = max(self.peak_sum_kib, sum(sizes))
+            self._halt.wait(0.05)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+@dataclass
+class BuildRun:
+    label: str
+    seconds: float
+    stage_times: dict[str, float]
+    peak_main_mib: float
+    peak_sum_mib: float
+    files_written: int
+    published: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_CHILD = """
+import json, logging, sys, time
+from pathlib import Path
+from generator.build import run_build
+from generator.config import Config
+args = json.loads(sys.argv[1])
+logging.basicConfig(level=logging.WARNING)
+cfg = Config(sources=(Path(args["src"]),), output=Path(args["out"]), keyring_files=(Path(args["keyring"]),),
+             jobs=args["jobs"], source_date_epoch=1767225600, incremental=args["incremental"])
+t = time.monotonic()
+rep = run_build(cfg, progress=False)
+print(json.dumps({"seconds": time.monotonic() - t, "stages": rep.stage_times,
+                  "files": rep.files_written, "published": len(rep.published),
+                  "extra": rep.incremental}))
+"""
+
+
+def run_child_build(
+    label: str, src: Path, out: Path, keyring: Path, jobs: int, *, incremental: bool
+) -> BuildRun:
+    arg = json.dumps(
+        {"src": str(src), "out": str(out), "keyring": str(keyring), "jobs": jobs, "incremental": incremental}
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    sampler = _RssSampler(proc.pid)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    sampler.stop()
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label}: build failed ({proc.returncode}):\n{stderr.decode(errors='replace')}")
+    data = json.loads(stdout.decode().strip().splitlines()[-1])
+    return BuildRun(
+        label=label,
+        seconds=wall,
+        stage_times=data["stages"],
+        peak_main_mib=sampler.peak_main_kib / 1024,
+        peak_sum_mib=sampler.peak_sum_kib / 1024,
+        files_written=data["files"],
+        published=data["published"],
+        extra=data.get("extra") or {},
+    )
+
+
+# -- the floor ------------------------------------------------------------------------------
+_floor: dict[str, Any] = {}
+
+
+def _floor_init(keyring_path: str, root: str) -> None:
+    from generator.keyring import load_keyring
+
+    _floor["keyring"] = load_keyring((Path(keyring_path),))
+    _floor["root"] = root
+
+
+def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
+    """Strict parse, canonical hash, signature check; then plain writes of the given files."""
+    import base64
+
+    from generator.strictjson import canonical_json, loads_object
+
+    lines, files = args
+    keyring = _floor["keyring"]
+    for line in lines:
+        doc = loads_object(line, "floor")
+        h = hashlib.sha256(canonical_json(doc["canonical_record"])).digest()
+        hashlib.sha256(line).digest()
+        receipt = doc["receipt"]
+        key = keyring.by_fingerprint(receipt["public_key_fingerprint"])[0]
+        if not key.verify(base64.b64decode(receipt["signature_b64"]), h):
+            raise RuntimeError("floor: signature does not verify")
+    root = _floor["root"]
+    made: set[str] = set()
+    for rel, size in files:
+        parent = os.path.dirname(rel)
+        if parent and parent not in made:
+            os.makedirs(os.path.join(root, parent), exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(root, rel), "wb") as fh:
+            fh.write(b"x" * size)
+    return len(lines)
+
+
+def _read_lines(path: Path, size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    with path.open("rb") as fh:
+        for line in fh:
+            chunk.append(line.rstrip(b"\n"))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def tree_files(root: Path) -> tuple[list[tuple[str, int]], int]:
+    """Every file under ``root`` as (relative path, size), and the number of directories."""
+    files: list[tuple[str, int]] = []
+    dirs = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirs += len(dirnames)
+        rel = os.path.relpath(dirpath, root)
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            files.append((name if rel == "." else f"{rel}/{name}", os.lstat(full).st_size))
+    files.sort()
+    return files, dirs
+
+
+def run_floor(src: Path, keyring: Path, files: list[tuple[str, int]], n: int, root: Path, jobs: int) -> float:
+    """Seconds for the floor work on ``jobs`` processes (the same chunking as the build)."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    chunks = -(-n // CHUNK)
+    per = -(-len(files) // max(chunks, 1))
+    t0 = time.monotonic()
+    work = ((lines, files[i * per : (i + 1) * per]) for i, lines in enumerate(_read_lines(src, CHUNK)))
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, initializer=_floor_init, initargs=(str(keyring), str(root))) as pool:
+            done = sum(pool.map(_floor_chunk, work, chunksize=1))
+    else:
+        _floor_init(str(keyring), str(root))
+        done = sum(_floor_chunk(w) for w in work)
+    seconds = time.monotonic() - t0
+    if done != n:
+        raise RuntimeError(f"floor processed {done} records, expected {n}")
+    shutil.rmtree(root)
+    return seconds
+
+
+# -- the whole run --------------------------------------------------------------------------
+def _fmt_stages(stages: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}s" for k, v in stages.items())
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_bench(
+    n: int, *, seed: int, work: Path, jobs: int, single: bool, incremental: bool, keep: bool
+) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    t = time.monotonic()
+    src, keyring = generate_inputs(n, seed, work / "inputs", jobs)
+    _say(f"inputs: {n} records, {src.stat().st_size / 1e6:.1f} MB ({time.monotonic() - t:.1f}s) in {src}")
+    site = work / f"site-{n}"
+    if site.exists():
+        shutil.rmtree(site)
+    state = site.parent / f".{site.name}.state.sqlite"
+    state.unlink(missing_ok=True)
+    results: dict[str, Any] = {"n": n, "seed": seed, "jobs": jobs}
+
+    # a clean build into an empty directory; it records the build state the rebuilds start from
+    full = run_child_build("full build", src, site, keyring, jobs, incremental=True)
+    files, dirs = tree_files(site)
+    total_bytes = sum(s for _, s in files)
+    _say(f"full build, {jobs} core(s): {full.seconds:.2f}s ({_fmt_stages(full.stage_times)})")
+    _say(
+        f"  {n / full.seconds:,.0f} records/s; peak RSS {full.peak_main_mib:.0f} MiB main process, "
+        f"{full.peak_sum_mib:.0f} MiB all build processes"
+    )
+    _say(
+        f"  output: {total_bytes / 1e6:.1f} MB in {len(files)} files and {dirs} directories; "
+        f"per record {total_bytes / n / 1024:.2f} KiB, {len(files) / n:.2f} files, "
+        f"{(len(files) + dirs) / n:.2f} inodes"
+    )
+    digest = hashlib.sha256()
+    for rel, _size in files:
+        digest.update(rel.encode() + b"\0" + hashlib.sha256((site / rel).read_bytes()).digest())
+    tree_sha = digest.hexdigest()
+    results.update(
+        full_seconds=full.seconds,
+        full_stages=full.stage_times,
+        records_per_second=n / full.seconds,
+        peak_main_mib=full.peak_main_mib,
+        peak_sum_mib=full.peak_sum_mib,
+        output_bytes=total_bytes,
+        output_files=len(files),
+        output_dirs=dirs,
+        tree_sha256=tree_sha,
+    )
+
+    floor = run_floor(src, keyring, files, n, work / "floor", jobs)
+    results.update(floor_seconds=floor, build_over_floor=full.seconds / floor)
+    _say(f"floor, {jobs} core(s): {floor:.2f}s; build/floor {full.seconds / floor:.2f}")
+
+    if single and jobs > 1:
+        site1 = work / f"site1-{n}"
+        shutil.rmtree(site1, ignore_errors=True)
+        one = run_child_build("full build, 1 core", src, site1, keyring, 1, incremental=True)
+        shutil.rmtree(site1, ignore_errors=True)
+        (work / f".{site1.name}.state.sqlite").unlink(missing_ok=True)
+        floor1 = run_floor(src, keyring, files, n, work / "floor", 1)
+        results.update(
+            one_core_seconds=one.seconds,
+            speedup=one.seconds / full.seconds,
+            floor_one_core_seconds=floor1,
+            floor_speedup=floor1 / floor,
+        )
+        _say(
+            f"full build, 1 core: {one.seconds:.2f}s ({_fmt_stages(one.stage_times)}); "
+            f"{jobs} cores are {one.seconds / full.seconds:.2f}x one core "
+            f"(floor: {floor1:.2f}s on 1 core, {floor1 / floor:.2f}x)"
+        )
+
+    if incremental:
+        same = run_child_build("incremental, nothing changed", src, site, keyring, jobs, incremental=True)
+        _say(f"rebuild, nothing changed: {same.seconds:.2f}s ({_fmt_stages(same.stage_times)})")
+        inc_src = work / f"inc-{n}.jsonl"
+        key = bench_key()
+        with src.open("rb") as fin, inc_src.open("wb") as fout:
+            for i, line in enumerate(fin):
+                fout.write(changed_line(line, key, 1) + b"\n" if i == n // 2 else line)
+        changed = run_child_build("incremental, one changed", inc_src, site, keyring, jobs, incremental=True)
+        _say(f"rebuild, one record changed: {changed.seconds:.2f}s ({_fmt_stages(changed.stage_times)})")
+        with inc_src.open("ab") as fout:
+            fout.write(_gen_chunk((seed + 1, n, n + 1)))
+        added = run_child_build("incremental, one added", inc_src, site, keyring, jobs, incremental=True)
+        _say(f"rebuild, one record added: {added.seconds:.2f}s ({_fmt_stages(added.stage_times)})")
+        inc_src.unlink()
+        results.update(
+            unchanged_seconds=same.seconds,
+            one_changed_seconds=changed.seconds,
+            one_added_seconds=added.seconds,
+            incremental_peak_sum_mib=max(same.peak_sum_mib, changed.peak_sum_mib, added.peak_sum_mib),
+            incremental_detail={"unchanged": same.extra, "changed": changed.extra, "added": added.extra},
+        )
+    if not keep:
+        shutil.rmtree(site, ignore_errors=True)
+        state.unlink(missing_ok=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="pith-mirror bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(p)
+    return run_from_args(p.parse_args(argv))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("n", type=int, metavar="N", help="number of synthetic records")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic records (default 1)")
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path("bench-work"),
+        metavar="DIR",
+        help="working directory; generated inputs are cached here (default: bench-work)",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: number of cores)",
+    )
+    p.add_argument(
+        "--no-single",
+        dest="single",
+        action="store_false",
+        help="skip the one-core build (the multi-core speed-up figure)",
+    )
+    p.add_argument(
+        "--no-incremental", dest="incremental", action="store_false", help="skip the incremental rebuilds"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the built site")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    if args.n < 1 or args.jobs < 1:
+        print("bench: N and --jobs must be positive", file=sys.stderr)
+        return 2
+    results = run_bench(
+        args.n,
+        seed=args.seed,
+        work=args.work,
+        jobs=args.jobs,
+        single=args.single,
+        incremental=args.incremental,
+        keep=args.keep,
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""A jinja2 environment that looks up ``x.name`` on a plain dict by key first.
+
+Jinja tries ``getattr`` before ``[]``; on a dict that costs an ``AttributeError`` for every
+``r.title`` in a template, which is most of the lookups on a record page. For a plain ``dict``
+this environment tries the key first and falls back to jinja's own rule (attributes, then
+``Undefined``), so a template sees the same values, only sooner. Escaping is unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+
+class Environment(jinja2.Environment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)

@@ -1,0 +1,109 @@
+"""Site-wide files written as a stream of chunks, never held whole in memory.
+
+A listing of every record (the verification report) grows with N; at 2.5 million records it is
+gigabytes. ``StreamedFile`` is an ``OutputFile`` whose bytes come from an iterator, written to
+disk chunk by chunk. ``report_json_chunks`` yields exactly the bytes of
+``json.dumps(report, sort_keys=True, indent=1, ensure_ascii=False) + "\\n"`` with the records list
+streamed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from generator.errors import OutputError
+from generator.paths import safe_rel
+from generator.render.site import Renderer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StreamedFile:
+    dest_path: str
+    chunks: Callable[[], Iterable[bytes]]
+
+
+def write_stream(root: Path, rel: str, chunks: Iterable[bytes]) -> tuple[str, int]:
+    """Create (or replace with a new file) ``root/rel`` from ``chunks``; returns (sha256, size)."""
+    dest = root / safe_rel(rel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink():
+        raise OutputError(f"{dest}: refusing to write through a symlink")
+    dest.unlink(missing_ok=True)
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        buf: list[bytes] = []
+        pending = 0
+        for chunk in chunks:
+            h.update(chunk)
+            size += len(chunk)
+            buf.append(chunk)
+            pending += len(chunk)
+            if pending >= 1 << 20:
+                _write_all(fd, b"".join(buf))
+                buf, pending = [], 0
+        if buf:
+            _write_all(fd, b"".join(buf))
+    finally:
+        os.close(fd)
+    return h.hexdigest(), size
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class Reiterable(Generic[T]):
+    """An iterable that starts afresh on each pass (a template may loop over it twice)."""
+
+    def __init__(self, make: Callable[[], Iterable[T]]) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.make())
+
+
+_PLACEHOLDER = "\x00records\x00"
+
+
+def report_json_chunks(head: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """``head`` is the report without ``records``; the records are streamed in, in order."""
+    doc = dict(head, records=_PLACEHOLDER)
+    text = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
+    before, after = text.split(marker, 1)
+    yield before.encode("utf-8")
+    first = True
+    for rec in records:
+        body = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False).replace("\n", "\n  ")
+        yield (("[\n  " if first else ",\n  ") + body).encode("utf-8")
+        first = False
+    yield ("[]" if first else "\n ]").encode("utf-8")
+    yield after.encode("utf-8")
+
+
+def page_chunks(renderer: Renderer, template: str, dest_path: str, **context: Any) -> Iterator[bytes]:
+    """A page rendered as a stream (jinja's ``generate``): same bytes as ``Renderer.page``."""
+    tmpl = renderer.env.get_template(template)
+    parts: list[str] = []
+    pending = 0
+    for piece in tmpl.generate(link=renderer._linker(dest_path), page_path=dest_path, **context):
+        parts.append(piece)
+        pending += len(piece)
+        if pending >= 1 << 18:
+            yield "".join(parts).encode("utf-8")
+            parts, pending = [], 0
+    if parts:
+        yield "".join(parts).encode("utf-8")

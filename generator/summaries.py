@@ -1,0 +1,397 @@
+"""Record summaries and output files, kept in SQLite instead of memory.
+
+A build of N records needs, after the per-record stage, one small ``RecordSummary`` per record
+(for listings and the report) and the path and SHA-256 of every file it wrote. Held in Python
+objects that is O(N) memory (several GB at 2.5 million records); here it is a SQLite database
+whose page cache is bounded, so memory stays flat and ordered views come from indexes.
+
+``SummaryStore`` is a read-only ``Sequence[RecordSummary]`` in SUFFIX order (``len``, iteration,
+indexing), plus ``ordered()`` for other orders and ``by_short8()`` for groups. ``FileHashes`` is
+a ``Mapping[str, str]`` from output path to SHA-256 for every file written so far.
+
+The database is either a private temporary file (deleted when closed) or, for incremental builds,
+the build-state file beside the output (see ``generator.incremental``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, overload
+
+from generator.errors import RecordError, VerificationError
+from generator.keyring import parse_time
+from generator.render.site import RecordSummary
+from generator.verify.record import WARNING
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+  seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
+  where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
+  data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_suffix ON pending (suffix, seq);
+CREATE TABLE IF NOT EXISTS carried (input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS summaries (
+  suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
+  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
+CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
+CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
+CREATE TABLE IF NOT EXISTS files (
+  rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, input_key TEXT) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_key ON files (input_key);
+CREATE TABLE IF NOT EXISTS dirs (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+# columns a caller may order by; values are SQL expressions over the summaries table
+ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
+
+
+def summary_to_json(s: RecordSummary) -> str:
+    return json.dumps(
+        [
+            s.suffix,
+            s.pith_number,
+            s.arxiv_id,
+            s.version,
+            s.title,
+            s.authors,
+            s.submitted_at,
+            s.primary_cat,
+            s.canonical_sha256,
+            s.raw_sha256,
+            s.key_id,
+            s.key_fingerprint,
+            s.signed_at,
+            s.where,
+            [list(c) for c in s.checks],
+            list(s.outputs),
+            [[kind, status, list(codes)] for kind, status, codes in s.open_graph],
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def summary_from_json(text: str, where: str | None = None) -> RecordSummary:
+    v = json.loads(text)
+    if where is not None:
+        v[13] = where
+    return RecordSummary(
+        suffix=v[0],
+        pith_number=v[1],
+        arxiv_id=v[2],
+        version=v[3],
+        title=v[4],
+        authors=v[5],
+        submitted_at=v[6],
+        primary_cat=v[7],
+        canonical_sha256=v[8],
+        raw_sha256=v[9],
+        key_id=v[10],
+        key_fingerprint=v[11],
+        signed_at=v[12],
+        where=v[13],
+        checks=tuple((c[0], c[1], c[2]) for c in v[14]),
+        outputs=tuple(v[15]),
+        open_graph=tuple((k, st, tuple(codes)) for k, st, codes in v[16]),
+    )
+
+
+def connect(path: Path | None) -> sqlite3.Connection:
+    """A database for one build: ``path`` or, when None, a private temporary file."""
+    db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
+    db.execute("PRAGMA journal_mode=OFF" if path is None else "PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache: the memory bound
+    db.execute("PRAGMA temp_store=FILE")
+    db.executescript(SCHEMA)
+    db.execute("BEGIN")
+    return db
+
+
+class SummaryStore(Sequence[RecordSummary]):
+    """The accepted records' summaries, in SUFFIX order."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._len: int | None = None
+
+    def invalidate(self) -> None:
+        self._len = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = int(self.db.execute("SELECT count(*) FROM summaries").fetchone()[0])
+        return self._len
+
+    def __iter__(self) -> Iterator[RecordSummary]:
+        return self.ordered("suffix")
+
+    def ordered(self, *keys: str, reverse: bool = False) -> Iterator[RecordSummary]:
+        """Summaries sorted by the named keys (``suffix``, ``submitted_at``, ``short8``); ties
+        are broken by SUFFIX, so the order is total and deterministic."""
+        cols = [ORDER_KEYS[k] for k in keys] + ["suffix"]
+        direction = " DESC" if reverse else ""
+        order = ", ".join(c + direction for c in cols)
+        cur = self.db.execute(f"SELECT data, where_ FROM summaries ORDER BY {order}")
+        for data, where in cur:
+            yield summary_from_json(data, where)
+
+    def by_short8(self) -> Iterator[tuple[str, list[RecordSummary]]]:
+        """(short number, records sharing it) for every short number held by more than one record."""
+        cur = self.db.execute(
+            "SELECT s.short8, s.data, s.where_ FROM summaries s JOIN "
+            "(SELECT short8 FROM summaries GROUP BY short8 HAVING count(*) > 1) d USING (short8) "
+            "ORDER BY s.short8, s.suffix"
+        )
+        group: list[RecordSummary] = []
+        current: str | None = None
+        for short8, data, where in cur:
+            if short8 != current and group:
+                assert current is not None
+                yield current, group
+                group = []
+            current = short8
+            group.append(summary_from_json(data, where))
+        if group and current is not None:
+            yield current, group
+
+    def get(self, suffix: str) -> RecordSummary | None:
+        row = self.db.execute("SELECT data, where_ FROM summaries WHERE suffix = ?", (suffix,)).fetchone()
+        return summary_from_json(row[0], row[1]) if row else None
+
+    @overload
+    def __getitem__(self, index: int) -> RecordSummary: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordSummary]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordSummary | list[RecordSummary]:
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            cur = self.db.execute(
+                "SELECT data, where_ FROM summaries ORDER BY suffix LIMIT ? OFFSET ?",
+                (max(0, stop - start), start),
+            )
+            return [summary_from_json(d, w) for d, w in cur]
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("summary index out of range")
+        row = self.db.execute(
+            "SELECT data, where_ FROM summaries ORDER BY suffix LIMIT 1 OFFSET ?", (index,)
+        ).fetchone()
+        return summary_from_json(row[0], row[1])
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, RecordSummary):
+            return False
+        return self.get(item.suffix) == item
+
+    def __repr__(self) -> str:
+        return f"<SummaryStore of {len(self)} record(s)>"
+
+
+def signed_key(summary: RecordSummary) -> str | None:
+    """The receipt's signing time as fixed-width UTC text (sorts as time), or None."""
+    if not summary.signed_at:
+        return None
+    try:
+        t = parse_time(summary.signed_at)
+    except ValueError:
+        return None
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def add_pending(db: sqlite3.Connection, seq: int, summary: RecordSummary, input_key: str) -> None:
+    """A verified input, before duplicates and conflicts are settled."""
+    db.execute(
+        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        (
+            seq,
+            summary.suffix,
+            summary.raw_sha256,
+            input_key,
+            summary.where,
+            summary.submitted_at,
+            signed_key(summary),
+            summary_to_json(summary),
+        ),
+    )
+
+
+class Settled:
+    """The outcome of settling: failures, and the files of refused records."""
+
+    def __init__(self) -> None:
+        self.failures: list[RecordError] = []
+        self.refused_files: list[str] = []
+        self.newest: datetime | None = None
+
+
+def settle(db: sqlite3.Connection, strict: bool) -> Settled:
+    """One summary per record; different bytes for one record are a conflict.
+
+    Moves the ``pending`` rows (every verified input) into ``summaries``: of several inputs with
+    the same bytes the first is kept; inputs with different bytes for one SUFFIX are all refused
+    (``conflicting_copies``); with ``strict``, newly verified records with warnings are refused.
+    Records carried from a previous build were settled under the same settings then."""
+    out = Settled()
+    cur = db.execute(
+        "SELECT seq, suffix, raw_sha256, where_, data FROM pending WHERE suffix IN "
+        "(SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1) ORDER BY suffix, seq"
+    )
+    groups: dict[str, list[tuple[int, str, str, str]]] = {}
+    for seq, suffix, raw, where, data in cur.fetchall():
+        groups.setdefault(suffix, []).append((seq, raw, where, data))
+    for suffix, rows in groups.items():
+        if len({raw for _s, raw, _w, _d in rows}) > 1:
+            first = summary_from_json(rows[0][3])
+            wheres = ", ".join(sorted(w for _s, _r, w, _d in rows))
+            out.failures.append(
+                RecordError(
+                    "conflicting_copies",
+                    first.pith_number,
+                    f"different bytes for the same record in: {wheres}",
+                )
+            )
+            out.refused_files.extend(first.outputs)
+            db.execute("DELETE FROM pending WHERE suffix = ?", (suffix,))
+        else:
+            db.execute("DELETE FROM pending WHERE suffix = ? AND seq > ?", (suffix, rows[0][0]))
+    if strict:
+        for seq, data in db.execute("SELECT seq, data FROM pending WHERE carried = 0").fetchall():
+            summary = summary_from_json(data)
+            warnings = [f"{n}: {d}" for n, st, d in summary.checks if st == WARNING]
+            og_failed = [(kind, codes) for kind, _status, codes in summary.open_graph if codes]
+            if warnings:
+                out.failures.append(
+                    VerificationError(
+                        "unsigned_field_mismatch", summary.pith_number, "--strict: " + "; ".join(warnings)
+                    )
+                )
+            elif og_failed:
+                out.failures.append(
+                    VerificationError(
+                        og_failed[0][1][0],
+                        summary.pith_number,
+                        "--strict: open graph: "
+                        + "; ".join(f"{kind}.json {', '.join(codes)}" for kind, codes in og_failed),
+                    )
+                )
+            if warnings or og_failed:
+                out.refused_files.extend(summary.outputs)
+                db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+    db.execute(
+        "INSERT INTO summaries SELECT suffix, submitted_at, substr(suffix, 1, 8), input_key, "
+        "raw_sha256, signed_key, where_, data FROM pending ORDER BY suffix"
+    )
+    newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
+    if newest is not None:
+        out.newest = parse_time(str(newest))
+    return out
+
+
+def new_record_copies(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
+    """(SUFFIX, SHA-256 of the record bytes) of every accepted record written by this build."""
+    cur = db.execute("SELECT suffix, raw_sha256 FROM pending WHERE carried = 0 ORDER BY suffix")
+    while True:
+        rows = cur.fetchmany(1024)
+        if not rows:
+            return
+        for suffix, raw in rows:
+            yield str(suffix), str(raw)
+
+
+class FileHashes(Mapping[str, str]):
+    """Output path -> SHA-256 of every file in the staging tree that this build wrote or kept.
+
+    A final step (for example a manifest) reads hashes from here instead of re-reading files.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._dirs: set[str] = set()
+
+    def record(self, rel: str, sha256: str, size: int, input_key: str | None = None) -> None:
+        """Note a file (and its directories) as part of the staging tree."""
+        self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (rel, sha256, size, input_key))
+        self.record_dirs(rel)
+
+    def record_dirs(self, rel: str) -> None:
+        parent = rel.rpartition("/")[0]
+        while parent and parent not in self._dirs:
+            if len(self._dirs) > 4096:
+                self._dirs.clear()
+            self._dirs.add(parent)
+            self.db.execute("INSERT OR IGNORE INTO dirs VALUES (?)", (parent,))
+            parent = parent.rpartition("/")[0]
+
+    def forget(self, rel: str) -> None:
+        self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))
+
+    def __getitem__(self, rel: str) -> str:
+        row = self.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()
+        if row is None:
+            raise KeyError(rel)
+        return str(row[0])
+
+    @property
+    def sized(self) -> Mapping[str, tuple[str, int]]:
+        """The same files as path -> (sha256, size)."""
+        return _Sized(self.db)
+
+    def size(self, rel: str) -> int | None:
+        row = self.db.execute("SELECT size FROM files WHERE rel = ?", (rel,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def __iter__(self) -> Iterator[str]:
+        for (rel,) in self.db.execute("SELECT rel FROM files ORDER BY rel"):
+            yield rel
+
+    def items_sized(self) -> Iterator[tuple[str, str, int]]:
+        yield from self.db.execute("SELECT rel, sha256, size FROM files ORDER BY rel")
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def __contains__(self, rel: object) -> bool:
+        return (
+            isinstance(rel, str)
+            and self.db.execute("SELECT 1 FROM files WHERE rel = ?", (rel,)).fetchone() is not None
+        )
+
+
+def meta_get(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def meta_set(db: sqlite3.Connection, key: str, value: Any) -> None:
+    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+
+class _Sized(Mapping[str, tuple[str, int]]):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __getitem__(self, rel: str) -> tuple[str, int]:
+        row = self.db.execute("SELECT sha256, size FROM files WHERE rel = ?", (rel,)).fetchone()
+        if row is None:
+            raise KeyError(rel)
+        return str(row[0]), int(row[1])
+
+    def __iter__(self) -> Iterator[str]:
+        for (rel,) in self.db.execute("SELECT rel FROM files ORDER BY rel"):
+            yield rel
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM files").fetchone()[0])

@@ -1,0 +1,279 @@
+"""Incremental builds: byte for byte a clean build, after every kind of change; fail-closed when
+killed or faulted at any point; and no hard links or symlinks in the published tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import synth
+from generator.build import run_build
+from generator.config import Config
+from generator.errors import OutputError
+from generator.incremental import state_path
+from generator.synth import dump_record, random_record
+from tests.conftest import REPO
+
+Tree = dict[str, tuple[str, bytes, int]]
+
+
+def snapshot(root: Path) -> Tree:
+    """Every entry under ``root``: kind, bytes (files) and permission bits."""
+    out: Tree = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            rel = full.relative_to(root).as_posix()
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("symlink", os.readlink(full).encode(), 0)
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", b"", 0)
+            else:
+                out[rel] = ("file", full.read_bytes(), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def assert_plain_tree(root: Path) -> None:
+    """No symlinks, and every file has exactly one link."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(Path(dirpath, name))
+            assert not stat.S_ISLNK(st.st_mode), f"symlink {name} in the published tree"
+            if stat.S_ISREG(st.st_mode):
+                assert st.st_nlink == 1, f"{Path(dirpath, name)} has {st.st_nlink} links"
+
+
+def leftovers(parent: Path, name: str) -> list[str]:
+    allowed = {name, f".{name}.state.sqlite", f".{name}.skeleton"}
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}") and p.name not in allowed)
+
+
+class Inputs:
+    """A folder of records, one file each, that tests add to, change and remove from."""
+
+    def __init__(self, folder: Path, key: synth.TestKey) -> None:
+        self.folder = folder
+        self.key = key
+        self.rng = random.Random(7)
+        self.n = 0
+        folder.mkdir(parents=True)
+
+    def add(self, count: int) -> list[Path]:
+        made = []
+        for _ in range(count):
+            rec = random_record(self.key, self.rng, self.n)
+            path = self.folder / f"r{self.n:04d}.json"
+            path.write_bytes(dump_record(rec))
+            made.append(path)
+            self.n += 1
+        return made
+
+    def change(self, path: Path, note: str) -> None:
+        """New bytes for the same record: an unsigned field changes."""
+        rec = json.loads(path.read_bytes())
+        rec["paper"]["headline"] = note
+        path.write_bytes(dump_record(rec))
+
+    def files(self) -> list[Path]:
+        return sorted(self.folder.glob("*.json"))
+
+
+@pytest.fixture
+def setup(tmp_path: Path, test_key: synth.TestKey) -> tuple[Inputs, Path, Config]:
+    keyring = tmp_path / "keyring.json"
+    keyring.write_bytes(test_key.keyring_json())
+    inputs = Inputs(tmp_path / "in", test_key)
+    cfg = Config(
+        sources=(inputs.folder,),
+        output=tmp_path / "out" / "site",
+        keyring_files=(keyring,),
+        jobs=1,
+        source_date_epoch=1767225600,
+        incremental=True,
+    )
+    return inputs, tmp_path, cfg
+
+
+def clean_tree(cfg: Config, where: Path) -> Tree:
+    if where.exists():
+        shutil.rmtree(where)
+    run_build(Config(**{**cfg.__dict__, "output": where / "site", "incremental": False}), progress=False)
+    return snapshot(where / "site")
+
+
+def build(cfg: Config, **kw: Any) -> dict[str, Any]:
+    report = run_build(cfg, progress=False, **kw)
+    return report.incremental
+
+
+def test_incremental_equals_clean_after_every_change(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    files = inputs.add(30)
+    site = cfg.output
+
+    counts = build(cfg)
+    assert counts == {"inputs": 30, "carried": 0, "rebuilt": 30}
+    assert snapshot(site) == clean_tree(cfg, tmp / "clean")
+    assert not state_path(site).is_relative_to(site)
+
+    # nothing changed: the live tree is left as it is
+    root_ino = site.stat().st_ino
+    counts = build(cfg)
+    assert counts == {"unchanged": True, "inputs": 30}
+    assert site.stat().st_ino == root_ino
+
+    # added, changed and removed records, one step at a time and then together
+    steps = [
+        lambda: inputs.add(3),
+        lambda: [inputs.change(files[i], f"changed {i}") for i in (2, 5)],
+        lambda: [files[i].unlink() for i in (0, 7, 8, 11)],
+        lambda: (inputs.add(2), inputs.change(files[3], "again"), files[4].unlink()),
+    ]
+    expected_rebuilt = [3, 2, 0, 3]
+    for step, rebuilt in zip(steps, expected_rebuilt, strict=True):
+        step()
+        counts = build(cfg)
+        assert counts["rebuilt"] == rebuilt
+        assert counts["carried"] == len(inputs.files()) - rebuilt
+        assert snapshot(site) == clean_tree(cfg, tmp / "clean")
+        assert_plain_tree(site)
+        assert leftovers(site.parent, site.name) == []
+
+    # a template change rebuilds every record
+    templates = tmp / "templates"
+    shutil.copytree(cfg.templates_dir, templates)
+    page = templates / "record.html"
+    page.write_text(page.read_text().replace('<h2 id="h-ids">Identifiers</h2>', '<h2 id="h-ids">IDs</h2>'))
+    cfg2 = Config(**{**cfg.__dict__, "templates_dir": templates})
+    counts = build(cfg2)
+    assert counts["carried"] == 0 and counts["rebuilt"] == len(inputs.files())
+    tree = snapshot(site)
+    assert tree == clean_tree(cfg2, tmp / "clean")
+    assert any(b'<h2 id="h-ids">IDs</h2>' in data for kind, data, _m in tree.values() if kind == "file")
+    assert_plain_tree(site)
+
+
+def test_tampered_live_site_is_rebuilt_not_trusted(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    files = inputs.add(12)
+    build(cfg)
+    victim = next(p for p in (cfg.output / "pith").iterdir() if p.suffix == ".json")
+    victim.unlink()
+    victim.write_bytes(b"{}")  # a different file where the state lists the record copy
+    # nothing changed in the input, but the live tree no longer matches the state
+    counts = build(cfg)
+    assert counts["carried"] == 0
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    # and when the input changed too, a stale carried file is caught while linking
+    inputs.change(files[0], "x")
+    victim = next(p for p in (cfg.output / "pith").iterdir() if p.suffix == ".json")
+    victim.unlink()
+    victim.write_bytes(b"{}")
+    build(cfg)
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    assert_plain_tree(cfg.output)
+
+
+def test_injected_fault_keeps_previous_site(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, _tmp, cfg = setup
+    files = inputs.add(10)
+    build(cfg)
+    before = snapshot(cfg.output)
+    state_before = state_path(cfg.output).read_bytes()
+    inputs.add(2)
+    inputs.change(files[1], "fault")
+    with pytest.raises(OutputError, match="injected fault"):
+        build(cfg, fail_after=2)
+    assert snapshot(cfg.output) == before
+    assert state_path(cfg.output).read_bytes() == state_before
+    assert leftovers(cfg.output.parent, cfg.output.name) == []
+    counts = build(cfg)
+    assert counts["rebuilt"] == 3
+
+
+def _kill_run(cfg: Config, delay: float, incremental: bool) -> int | None:
+    """Run ``pith-mirror build`` in a child and SIGKILL it after ``delay`` seconds."""
+    args = [
+        sys.executable,
+        "-m",
+        "generator",
+        "build",
+        *map(str, cfg.sources),
+        "-o",
+        str(cfg.output),
+        "--keyring",
+        str(cfg.keyring_files[0]),
+        "-q",
+        "-j",
+        "2",
+        "--incremental" if incremental else "--no-incremental",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SOURCE_DATE_EPOCH": "1767225600"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def _kill_points(setup: tuple[Inputs, Path, Config], runs: int, seed: int) -> None:
+    inputs, tmp, cfg = setup
+    files = inputs.add(260)  # enough to use the worker pool
+    rng = random.Random(seed)
+    build(cfg)
+    for run in range(runs):
+        incremental = run % 3 != 2
+        old = snapshot(cfg.output)
+        inputs.add(1)
+        inputs.change(files[run], f"kill run {run}")
+        new = clean_tree(cfg, tmp / "clean")
+        _kill_run(cfg, rng.uniform(0.05, 2.5), incremental)
+        now = snapshot(cfg.output)
+        assert now in (old, new), f"run {run}: the live site is neither the old nor the new one"
+        build(Config(**{**cfg.__dict__, "incremental": incremental}))
+        assert snapshot(cfg.output) == new
+        assert leftovers(cfg.output.parent, cfg.output.name) == []
+        assert_plain_tree(cfg.output)
+
+
+def test_killed_builds_leave_old_or_new_site(setup: tuple[Inputs, Path, Config]) -> None:
+    _kill_points(setup, runs=3, seed=1)
+
+
+@pytest.mark.slow
+def test_killed_builds_many_points(setup: tuple[Inputs, Path, Config]) -> None:
+    _kill_points(setup, runs=40, seed=2)
+
+
+def test_output_independent_of_environment(setup: tuple[Inputs, Path, Config]) -> None:
+    """Byte-identical trees under different hash seeds, time zones, locales and umasks."""
+    inputs, tmp, cfg = setup
+    inputs.add(20)
+    trees = []
+    for i, (seed, tz, lc, umask) in enumerate(
+        [("0", "UTC", "C", "022"), ("12345", "Asia/Kathmandu", "C.UTF-8", "077")]
+    ):
+        out = tmp / f"env{i}" / "site"
+        code = (
+            f"import os; os.umask(0o{umask}); from generator.cli import main; "
+            f"raise SystemExit(main(['build', '{inputs.folder}', '-o', '{out}', "
+            f"'--keyring', '{cfg.keyring_files[0]}', '-q', '-j', '2', '--incremental']))"
+        )
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz, "LC_ALL": lc, "PYTHONPATH": str(REPO)}
+        env.pop("SOURCE_DATE_EPOCH", None)
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+        trees.append({k: (kind, data) for k, (kind, data, _mode) in snapshot(out).items()})
+        modes = {m for kind, _d, m in snapshot(out).values() if kind == "file"}
+        assert modes == {0o644}
+    assert trees[0] == trees[1]

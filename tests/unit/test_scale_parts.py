@@ -1,0 +1,158 @@
+"""The parts that make large builds cheap must not change what is built or what is refused."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generator import strictjson
+from generator.build import _report
+from generator.config import Config
+from generator.errors import JsonError
+from generator.keyring import load_keyring
+from generator.render.site import RecordSummary, Renderer
+from generator.streamed import page_chunks, report_json_chunks
+from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
+
+# -- strict JSON: the shortcuts decide exactly as the full walk does ---------------------------
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8) | st.sampled_from(
+    ["\ud800", "\udfff", "\U0001f600", "\\ud800", "caf\u00e9"]
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+def _reference(data: bytes, max_depth: int) -> object:
+    """The original rule: parse, then one full walk for depth and lone surrogates."""
+    value = json.loads(data.decode("utf-8"), object_pairs_hook=strictjson._pairs)
+    strictjson._check(value, 0, max_depth)
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json, st.integers(1, 6), st.booleans())
+def test_fast_checks_decide_like_the_full_walk(value: object, max_depth: int, ascii_only: bool) -> None:
+    data = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    try:
+        expected: object = _reference(data, max_depth)
+    except strictjson._Reject as exc:
+        expected = exc.code
+    except UnicodeDecodeError:
+        expected = "invalid_utf8"
+    try:
+        got: object = strictjson.loads_strict(data, "t", max_depth=max_depth)
+    except JsonError as exc:
+        got = exc.code
+    assert got == expected
+
+
+def test_fast_checks_named_cases() -> None:
+    for data, code in [
+        (b'{"a":1,"a":2}', "duplicate_key"),
+        (b'{"x":{"b":1,"b":1}}', "duplicate_key"),
+        (b'["\\ud800"]', "lone_surrogate"),
+        (b'{"k\\uDC00":1}', "lone_surrogate"),
+        (b"[" * 65 + b"]" * 65, "too_deep"),
+        (b'{"a":' * 65 + b"1" + b"}" * 65, "too_deep"),
+    ]:
+        with pytest.raises(JsonError) as info:
+            strictjson.loads_strict(data, "t")
+        assert info.value.code == code
+    assert strictjson.loads_strict(b'["\\ud83d\\ude00", "\\\\ud800"]', "t") == ["\U0001f600", "\\ud800"]
+    assert strictjson.loads_strict(b"[" * 64 + b"]" * 64, "t") is not None
+
+
+# -- streamed report: the same bytes as the whole-document form --------------------------------
+def _summary(i: int, rng: random.Random) -> RecordSummary:
+    suffix = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(26))
+    return RecordSummary(
+        suffix=suffix,
+        pith_number=f"pith:2026:{suffix}",
+        arxiv_id=f"2601.{i:05d}",
+        version=1,
+        title=f"Tïtle {i} $\\eta$ <b>",
+        authors="A. Müller",
+        submitted_at=f"2026-01-{1 + i % 28:02d}T00:00:00Z",
+        primary_cat="cs.LG",
+        canonical_sha256=f"{i:064x}",
+        raw_sha256=f"{i + 1:064x}",
+        key_id="k",
+        key_fingerprint="f" * 32,
+        signed_at=None if i % 3 == 0 else f"2026-05-{1 + i % 27:02d}T02:04:46Z",
+        where=f"in/{i}.json",
+        checks=(("receipt", "verified", "ok"), ("title", "warning", "différent")),
+        outputs=(f"pith/{suffix}.json", f"pith/{suffix}/index.html"),
+    )
+
+
+@pytest.mark.parametrize("count", [0, 1, 7])
+def test_streamed_report_is_byte_identical(count: int) -> None:
+    rng = random.Random(count)
+    summaries = [_summary(i, rng) for i in range(count)]
+    cfg = Config()
+    keyring = load_keyring(())
+    full = _report(cfg, keyring, summaries, [], "2026-01-01T00:00:00Z")
+    expected = (json.dumps(full, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+    head = {k: v for k, v in full.items() if k != "records"}
+    assert b"".join(report_json_chunks(head, full["records"])) == expected
+    renderer = Renderer(cfg, keyring)
+    page = renderer.page("verification.html", "verification/index.html", report=full)
+    streamed = b"".join(
+        page_chunks(
+            renderer,
+            "verification.html",
+            "verification/index.html",
+            report={**full, "records": iter(full["records"])},
+        )
+    )
+    assert streamed == page.data
+
+
+# -- the summary store behaves as a sequence in SUFFIX order -----------------------------------
+def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    summaries = [_summary(i, rng) for i in range(25)]
+    db = connect(None)
+    for seq, s in enumerate(summaries):
+        add_pending(db, seq, s, f"key{seq}")
+    # the same record twice with the same bytes: the first is kept
+    add_pending(db, 100, summaries[4], "dup")
+    # a different copy of one record: both refused
+    clash = RecordSummary(**{**summaries[9].__dict__, "raw_sha256": "e" * 64, "where": "other.json"})
+    add_pending(db, 101, clash, "clash")
+    settled = settle(db, strict=False)
+    assert [f.code for f in settled.failures] == ["conflicting_copies"]
+    assert "other.json" in settled.failures[0].detail
+    store = SummaryStore(db)
+    kept = sorted((s for i, s in enumerate(summaries) if i != 9), key=lambda s: s.suffix)
+    assert len(store) == 24
+    assert list(store) == kept
+    assert store[0] == kept[0] and store[-1] == kept[-1] and store[3:6] == kept[3:6]
+    assert kept[5] in store and summaries[9] not in store
+    newest = sorted(kept, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
+    assert list(store.ordered("submitted_at", reverse=True)) == newest
+    with pytest.raises(IndexError):
+        store[24]
+    hashes = FileHashes(db)
+    hashes.record("pith/X/index.html", "ab" * 32, 10)
+    assert hashes["pith/X/index.html"] == "ab" * 32 and "pith/X/index.html" in hashes and len(hashes) == 1
+    assert [r for (r,) in db.execute("SELECT rel FROM dirs ORDER BY rel")] == ["pith", "pith/X"]
+
+
+def test_strict_settling_refuses_warnings() -> None:
+    rng = random.Random(4)
+    s = _summary(1, rng)
+    db = connect(None)
+    add_pending(db, 0, s, "k")
+    settled = settle(db, strict=True)
+    assert [f.code for f in settled.failures] == ["unsigned_field_mismatch"]
+    assert settled.refused_files == list(s.outputs)
+    assert len(SummaryStore(db)) == 0
