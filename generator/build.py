@@ -41,11 +41,13 @@ from generator.incremental import (
 )
 from generator.keyring import Keyring, load_keyring, parse_time
 from generator.manifest import manifest_files
+from generator.mirror_index import mirror_index_files
 from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.sources import RawRecord
 from generator.sources.local import load_records
+from generator.sources.store import load_store_records
 from generator.streamed import Reiterable, StreamedFile, page_chunks, report_json_chunks, write_stream
 from generator.summaries import (
     FileHashes,
@@ -256,6 +258,7 @@ def _report_records(summaries: Iterable[RecordSummary]) -> Iterator[dict[str, An
                 {"document": kind, "status": status, "codes": list(codes)}
                 for kind, status, codes in s.open_graph
             ],
+            **({"notes": list(s.notes)} if s.notes else {}),
         }
 
 
@@ -311,7 +314,8 @@ def _run_build(
     report = BuildReport()
     keyring = load_keyring(config.keyring_files)
     sources = config.effective_sources
-    output = check_output_dir(config.output, sources) if write else None
+    inputs = sources + ((config.store,) if config.store is not None else ())
+    output = check_output_dir(config.output, inputs) if write else None
     renderer = Renderer(config, keyring)
     jobs = _jobs(config)
     t0 = time.monotonic()
@@ -328,7 +332,7 @@ def _run_build(
             old = staged.old_state
             staged.reusable = staged.reusable and reuse
             if staged.reusable and old.db is not None:
-                digest, count = inputs_digest(load_records(sources, config.max_record_bytes))
+                digest, count = inputs_digest(_inputs(config, sources))
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
                     problem = old.check_live_files()
                     if problem is None:
@@ -375,7 +379,7 @@ def _run_build(
                     bar.advance(len(carried))
                 batch.clear()
 
-            for seq, raw in enumerate(load_records(sources, config.max_record_bytes)):
+            for seq, raw in enumerate(_inputs(config, sources)):
                 counts["inputs"] += 1
                 key = input_key(raw) if incremental else ""
                 if key:
@@ -625,9 +629,17 @@ SITE_STEPS: list[SiteStep] = [
     fixed_files,
     shared_short_numbers,
     mirror_manifest_files,
+    mirror_index_files,
 ]
 # manifest_files lists every other file of the tree: keep it last.
 FINAL_STEPS: list[SiteStep] = [manifest_files]
+
+
+def _inputs(config: Config, sources: tuple[Path, ...]) -> Iterator[RawRecord]:
+    """Every input record: local sources, then the download store when one is configured."""
+    yield from load_records(sources, config.max_record_bytes)
+    if config.store is not None:
+        yield from load_store_records(config.store)
 
 
 def _take(it: Iterator[T], n: int) -> Iterator[T]:

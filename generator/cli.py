@@ -1,4 +1,4 @@
-"""Command line: ``pith-mirror build|verify|keygen|verify-site|archive``.
+"""Command line: ``pith-mirror build|verify|fetch|keygen|verify-site|archive``.
 
 ``main(argv) -> int``; exit 0 ok, 1 failed, 2 usage."""
 
@@ -15,6 +15,7 @@ from generator import __version__
 from generator.build import BuildReport, run_build
 from generator.config import Config, check_base_url, load_config
 from generator.errors import BuildFailedError, GeneratorError, SiteCheckError, UsageError
+from generator.fetch_cli import add_fetch_parser, run_fetch_command
 from generator.signing import load_signing_key
 from generator.trustcli import COMMANDS as TRUST_COMMANDS
 from generator.trustcli import add_commands as add_trust_commands
@@ -139,6 +140,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="rebuild only what changed, keeping a build state beside the output "
         "(.DIR.state.sqlite); the result is byte for byte a clean build's",
     )
+    b.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="also build from the records a fetch put in this store (offline)",
+    )
     _add_common(b)
 
     v = sub.add_parser(
@@ -167,6 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_arguments(bn)
+    add_fetch_parser(sub, EPILOG)
     return parser
 
 
@@ -193,6 +201,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     if args.sources:
         changes["sources"] = tuple(args.sources)
     if args.command == "build":
+        changes["store"] = args.store
         changes["output"] = args.output
         changes["title"] = args.title
         if args.base_url is not None:
@@ -244,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return bench.run_from_args(args)
     _setup_logging(args.verbose, args.quiet)
+    if args.command == "fetch":
+        return run_fetch_command(args, _config_from_args)
     try:
         if args.command in TRUST_COMMANDS:
             return run_trust_command(args)

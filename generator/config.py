@@ -42,9 +42,12 @@ class Config:
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
     config_file: Path | None = None
+    store: Path | None = None  # a fetch store (see generator.store) to build from, offline
 
     @property
     def effective_sources(self) -> tuple[Path, ...]:
+        if self.store is not None:
+            return self.sources
         return self.sources or (self.content_dir / "records",)
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -65,6 +68,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "page_size": int,
     "max_record_bytes": int,
     "incremental": bool,
+    "store": str,
 }
 
 
@@ -118,6 +122,8 @@ def load_config(path: Path | None) -> Config:
                 changes["sources"] = tuple(folder / s for s in section["sources"])
         if "output" in section:
             changes["output"] = folder / section["output"]
+        if "store" in section:
+            changes["store"] = folder / section["store"]
         keyring = section.get("keyring")
         if keyring is not None:
             items = [keyring] if isinstance(keyring, str) else keyring

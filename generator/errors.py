@@ -9,6 +9,12 @@ Every failure the generator reports is a ``GeneratorError``; ``cli.main`` catche
     │   ├── JsonError       the bytes are not strict JSON (duplicate key, NaN, depth, size, ...)
     │   └── VerificationError  the JSON is well formed but a Pith rule does not hold
     ├── SourceError         an input file or directory cannot be read
+    │   └── StoreError      the local content store cannot be opened, read or written
+    ├── DownloadError       a download failed; carries a stable ``code`` and the ``url``
+    │   ├── TransportError  no complete answer: refused, reset, truncated, timed out (retried first)
+    │   ├── HttpStatusError an HTTP status other than the expected one (404, 4xx, 5xx after retries)
+    │   ├── ResponseError   an answer refused: too large, not JSON, unsafe redirect, unusable answer
+    │   └── MirrorIndexError another mirror's index is malformed, or a copy disagrees with it
     ├── OutputError         the output directory is unsafe, locked, or cannot be written
     ├── SiteCheckError      ``verify-site`` found problems in a published mirror (exit 1);
     │                       carries every ``SiteProblem`` (each with a stable ``code``)
@@ -97,6 +103,23 @@ CODES: dict[str, str] = {
     "signing_key_mismatch": "the manifest was signed by a key other than the expected one",
     "record_page_missing": "a record copy has no record page",
     "record_page_mismatch": "a record page does not show its record's hash and pith number",
+    # download (DownloadError); each names the URL
+    "connect_failed": "the connection could not be made or was reset",
+    "timeout": "the connect, read or whole-request timeout expired",
+    "truncated": "the body ended before the announced length (or the connection broke mid-body)",
+    "http_status": "an HTTP status that is not an answer (4xx, or 429/5xx after every retry)",
+    "not_found": "the server answered 404 or 410",
+    "body_too_large": "the decoded body is larger than the bound",
+    "not_json": "JSON was expected but the body is something else (an HTML page, text)",
+    "redirect_refused": "a redirect to another origin or from https to http",
+    "redirect_loop": "redirects that come back to a URL already visited",
+    "too_many_redirects": "more redirects than the bound",
+    "resolve_failed": "a resolve answer does not plainly name a record",
+    "wrong_record": "the record fetched is not the one that was asked for",
+    "endpoint_mismatch": "an endpoint copy names another record, or is not a JSON object",
+    "index_malformed": "another mirror's index is not in the published shape",
+    "index_mismatch": "a copy from another mirror does not hash to what its index says",
+    "rollback": "a newer copy drops events an earlier copy held; the earlier copy is kept",
 }
 
 
@@ -142,6 +165,10 @@ class SourceError(GeneratorError):
     pass
 
 
+class StoreError(SourceError):
+    pass
+
+
 class OutputError(GeneratorError):
     pass
 
@@ -169,6 +196,36 @@ class SiteCheckError(GeneratorError):
     def __init__(self, problems: list[SiteProblem]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) found; the mirror does not verify")
+
+
+class DownloadError(GeneratorError):
+    """A download failed. ``url`` names what was asked for; ``code`` is a stable string."""
+
+    def __init__(self, code: str, url: str, detail: str) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        self.code = code
+        self.url = url
+        self.detail = detail
+        super().__init__(f"{url}: {code}: {detail}")
+
+
+class TransportError(DownloadError):
+    """No complete answer arrived (retryable: the client retries these before raising)."""
+
+
+class HttpStatusError(DownloadError):
+    def __init__(self, code: str, url: str, detail: str, status: int) -> None:
+        self.status = status
+        super().__init__(code, url, detail)
+
+
+class ResponseError(DownloadError):
+    """An answer arrived but is refused (too large, not JSON, unsafe redirect...)."""
+
+
+class MirrorIndexError(DownloadError):
+    pass
 
 
 class BuildFailedError(GeneratorError):

@@ -71,6 +71,7 @@ def summary_to_json(s: RecordSummary) -> str:
             [list(c) for c in s.checks],
             list(s.outputs),
             [[kind, status, list(codes)] for kind, status, codes in s.open_graph],
+            list(s.notes),
         ],
         ensure_ascii=False,
         separators=(",", ":"),
@@ -99,6 +100,7 @@ def summary_from_json(text: str, where: str | None = None) -> RecordSummary:
         checks=tuple((c[0], c[1], c[2]) for c in v[14]),
         outputs=tuple(v[15]),
         open_graph=tuple((k, st, tuple(codes)) for k, st, codes in v[16]),
+        notes=tuple(v[17]) if len(v) > 17 else (),
     )
 
 

@@ -57,6 +57,7 @@ class RecordSummary:
     outputs: tuple[str, ...]
     # (document, status, failed codes) for bundle/state/integrity, when present (render/opengraph.py)
     open_graph: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    notes: tuple[str, ...] = ()  # what the source wants the reader told (shown in the report)
 
 
 def dumps_derived(value: Any) -> bytes:
@@ -152,6 +153,7 @@ class Renderer:
             checks=tuple((c.name, c.status, c.detail) for c in rec.checks),
             outputs=tuple(f.dest_path for f in files),
             open_graph=og.summary(),
+            notes=rec.notes,
         )
         return files, summary
 
