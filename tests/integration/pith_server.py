@@ -20,6 +20,7 @@ A fault may apply only to the first ``times`` requests of a path, then the path 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -59,6 +60,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         srv = self.server
@@ -169,13 +175,13 @@ class _Server(ThreadingHTTPServer):
         self.retry_after = 1
         self.drip_delay = 0.5
         self.bomb_size = 64 * 1024 * 1024
-        self._bomb: bytes | None = None
         self.stopping = threading.Event()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up (on purpose, or killed) are part of the tests
+
     def bomb(self) -> bytes:
-        if self._bomb is None:
-            self._bomb = gzip.compress(b"{" + b" " * self.bomb_size + b"}", compresslevel=9)
-        return self._bomb
+        return _bomb(self.bomb_size)
 
     def lookup(self, path: str, query: str) -> bytes | None:
         tree = self.tree
@@ -193,11 +199,16 @@ class _Server(ThreadingHTTPServer):
         return tree.files.get(path)
 
 
+@functools.cache
+def _bomb(size: int) -> bytes:
+    return gzip.compress(b"{" + b" " * size + b"}", compresslevel=9)
+
+
 class PithServer:
     def __init__(self, tree: Tree) -> None:
         self._srv = _Server(tree)
         self.tree = tree
-        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -291,7 +302,9 @@ def endpoint_docs(record: dict[str, Any], n_events: int = 2) -> dict[str, bytes]
             {
                 "arxiv_id": arxiv,
                 "pith_number": arxiv,
-                "events": [{"event_id": 4000 + i, "event_type": "pith.integrity.v1"} for i in range(n_events)],
+                "events": [
+                    {"event_id": 4000 + i, "event_type": "pith.integrity.v1"} for i in range(n_events)
+                ],
             }
         ),
     }
