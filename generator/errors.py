@@ -119,7 +119,6 @@ CODES: dict[str, str] = {
     "endpoint_mismatch": "an endpoint copy names another record, or is not a JSON object",
     "index_malformed": "another mirror's index is not in the published shape",
     "index_mismatch": "a copy from another mirror does not hash to what its index says",
-    "rollback": "a newer copy drops events an earlier copy held; the earlier copy is kept",
 }
 
 

@@ -20,8 +20,8 @@ Invariants:
 - A refreshed copy replaces the current one only if it keeps every event the current one holds
   (append-only); otherwise the current copy is kept and a note says why.
 
-``iter_responses()`` hands out every stored response with its original status line and headers,
-for archive writers (WARC).
+``iter_responses(root)`` hands out every stored response with its original status line and
+headers, for archive writers (WARC).
 """
 
 from __future__ import annotations
@@ -463,6 +463,15 @@ class Store:
             "absent": one("SELECT count(*) FROM copies WHERE sha256 IS NULL").fetchone()[0],
             "notes": one("SELECT count(*) FROM notes").fetchone()[0],
         }
+
+
+def iter_responses(root: Path) -> Iterator[StoredResponse]:
+    """Every response with a body in the store at ``root``, for archive writers (WARC): the
+    status line and headers as received, and the body's exact (decoded) bytes, re-hashed as read.
+    Headers that describe the wire bytes (``Content-Encoding``...) are the archive writer's to
+    handle (``generator.warc.archived_headers``)."""
+    with Store.open(root, readonly=True) as store:
+        yield from store.iter_responses()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -10,14 +10,13 @@ No IO here: callers pass bytes and get answers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from generator.errors import JsonError, ResponseError
-from generator.strictjson import canonical_json, loads_strict
+from generator.strictjson import loads_strict
+from generator.verify.events import missing_events
 from generator.verify.record import VerifiedRecord
 
-# where each kind of document keeps its events (PROTOCOL.md §5-7; events.json's shape is not
-# published: a top-level list, or an object with an "events" list, are both read)
+# the documents that hold events (PROTOCOL.md §5-7); event identity and "the same event" are
+# decided in one place, generator.verify.events
 EVENT_KINDS = ("record", "events", "bundle", "integrity")
 
 
@@ -49,62 +48,6 @@ def check_endpoint_copy(kind: str, data: bytes, rec: VerifiedRecord, url: str, m
             )
 
 
-def events_of(kind: str, doc: Any) -> list[Any] | None:
-    """The event list a document holds, or None when it holds none."""
-    if kind not in EVENT_KINDS:
-        return None
-    if isinstance(doc, list) and kind == "events":
-        return doc
-    if isinstance(doc, dict) and isinstance(doc.get("events"), list):
-        events: list[Any] = doc["events"]
-        return events
-    return None
-
-
-def _identity(event: Any) -> str:
-    if isinstance(event, dict) and isinstance(event.get("event_id"), str | int):
-        return f"event_id {event['event_id']!r}"
-    return "event " + canonical_json(event).decode("utf-8", "replace")[:60]
-
-
-def dropped_events(kind: str, old: bytes, new: bytes) -> list[str]:
-    """Events of ``old`` that ``new`` does not hold unchanged (empty: ``new`` may replace ``old``).
-
-    Identity is ``event_id`` where an event has one, else the event's canonical JSON; content is
-    compared as canonical JSON. Bytes that do not parse count as holding no events.
-    """
-    try:
-        old_events = events_of(kind, loads_strict(old, "old copy"))
-    except JsonError:
-        return []
-    if not old_events:
-        return []
-    try:
-        new_events = events_of(kind, loads_strict(new, "new copy")) or []
-    except JsonError:
-        new_events = []
-    by_id: dict[str, bytes] = {}
-    anonymous: set[bytes] = set()
-    for ev in new_events:
-        body = canonical_json(ev)
-        if isinstance(ev, dict) and isinstance(ev.get("event_id"), str | int):
-            by_id[repr(ev["event_id"])] = body
-        else:
-            anonymous.add(body)
-    missing = []
-    for ev in old_events:
-        body = canonical_json(ev)
-        if isinstance(ev, dict) and isinstance(ev.get("event_id"), str | int):
-            have = by_id.get(repr(ev["event_id"]))
-            if have is None:
-                missing.append(_identity(ev) + " is missing")
-            elif have != body:
-                missing.append(_identity(ev) + " was altered")
-        elif body not in anonymous:
-            missing.append(_identity(ev) + " is missing")
-    return missing
-
-
 def state_shrank(old: bytes, new: bytes) -> str | None:
     """A state document whose ``event_count`` went down, described; None otherwise."""
     try:
@@ -123,10 +66,10 @@ def refusal_reason(kind: str, old: bytes, new: bytes) -> str | None:
     """Why ``new`` may not replace ``old`` (append-only), or None when it may."""
     if old == new:
         return None
-    missing = dropped_events(kind, old, new)
+    missing = missing_events(old, new, kind) if kind in EVENT_KINDS else []
     if missing:
         shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
-        return f"it drops or alters {len(missing)} event(s) an earlier copy held ({shown})"
+        return f"event_dropped: it lacks or changes {len(missing)} event(s) an earlier copy held ({shown})"
     if kind == "state":
         return state_shrank(old, new)
     return None

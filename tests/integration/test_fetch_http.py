@@ -459,6 +459,7 @@ def test_refresh_is_conditional_and_keeps_only_growth(
     report = fetch(store, keyring, server.url, [suffix], refresh=True)
     assert report.failures == [] and len(report.notes) == 1
     assert "rollback refused" in report.notes[0] and "2 event(s)" in report.notes[0]
+    assert "event_dropped" in report.notes[0]
     with Store.open(store, readonly=True) as s:
         copy = next(c for c in s.copies(suffix) if c.kind == "events")
         assert copy.sha256 is not None and s.read_object(copy.sha256) == grown[events_path]
@@ -485,7 +486,7 @@ def test_altered_event_is_refused(
     doc["events"][0]["created_at"] = "2030-01-01T00:00:00Z"
     server.tree.files[path] = json.dumps(doc).encode()
     report = fetch(store, keyring, server.url, [suffix], refresh=True)
-    assert len(report.notes) == 1 and "altered" in report.notes[0]
+    assert len(report.notes) == 1 and "(changed)" in report.notes[0]
 
 
 def test_every_error_names_a_url(tmp_path: Path, suffixes: list[str], keyring: Keyring) -> None:
@@ -495,3 +496,33 @@ def test_every_error_names_a_url(tmp_path: Path, suffixes: list[str], keyring: K
     for err in report.failures:
         assert isinstance(err, DownloadError) and err.url.startswith(url) and err.url in str(err)
         assert not isinstance(err, RecordError)
+
+
+def test_warc_of_the_store(tmp_path: Path, server: PithServer, suffixes: list[str], keyring: Keyring) -> None:
+    from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
+
+    from generator.store import iter_responses
+    from generator.warc import write_warc
+
+    gz_path = f"/pith/{suffixes[0]}.json"
+    server.fault(gz_path, "gzip")
+    store = tmp_path / "s"
+    assert fetch(store, keyring, server.url, suffixes[:2]).failures == []
+    out = tmp_path / "m.warc.gz"
+    assert write_warc(iter_responses(store), out) == 12
+    seen = {}
+    with out.open("rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response":
+                uri = rec.rec_headers.get_header("WARC-Target-URI")
+                seen[uri] = (rec.content_stream().read(), rec.http_headers)
+    for path in (gz_path, f"/api/pith-number/{suffixes[1]}/events.json"):
+        body, _headers = seen[server.url + path]
+        assert body == server.tree.files[path]
+    assert seen[server.url + f"/api/pith-number/{suffixes[1]}/events.json"][1].get_header(
+        "Content-Length"
+    ) == str(len(server.tree.files[f"/api/pith-number/{suffixes[1]}/events.json"]))
+    # the wire encoding is recorded, not claimed for the decoded body
+    gz_headers = seen[server.url + gz_path][1]
+    assert gz_headers.get_header("Content-Encoding") is None
+    assert gz_headers.get_header("X-Archive-Orig-Content-Encoding") == "gzip"
