@@ -44,6 +44,7 @@ from generator.manifest import manifest_files
 from generator.mirror_index import mirror_index_files
 from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
+from generator.reader_site import READER_STEPS
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.sources import RawRecord
 from generator.sources.local import load_records
@@ -624,12 +625,12 @@ def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
 # file an earlier one wrote. FINAL_STEPS run after every other file is in the staging tree
 # (for example a manifest of the whole tree).
 SITE_STEPS: list[SiteStep] = [
-    index_pages,
     report_pages,
     fixed_files,
     shared_short_numbers,
     mirror_manifest_files,
     mirror_index_files,
+    *READER_STEPS,
 ]
 # manifest_files lists every other file of the tree: keep it last.
 FINAL_STEPS: list[SiteStep] = [manifest_files]

@@ -1,4 +1,4 @@
-"""Command line: ``pith-mirror build|verify|fetch|keygen|verify-site|archive``.
+"""Command line: ``pith-mirror build|verify|fetch|keygen|verify-site|archive|check-pages|serve``.
 
 ``main(argv) -> int``; exit 0 ok, 1 failed, 2 usage."""
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from generator import __version__
 from generator.build import BuildReport, run_build
-from generator.config import Config, check_base_url, load_config
+from generator.config import Config, check_base_url, check_cname, load_config
 from generator.errors import BuildFailedError, GeneratorError, SiteCheckError, UsageError
 from generator.fetch_cli import add_fetch_parser, run_fetch_command
 from generator.signing import load_signing_key
@@ -146,6 +146,11 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also build from the records a fetch put in this store (offline)",
     )
+    b.add_argument(
+        "--cname",
+        metavar="DOMAIN",
+        help="custom domain for GitHub Pages, written to a CNAME file (e.g. mirror.example.org)",
+    )
     _add_common(b)
 
     v = sub.add_parser(
@@ -175,7 +180,70 @@ def make_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(bn)
     add_fetch_parser(sub, EPILOG)
+    _add_site_tools(sub)
     return parser
+
+
+def _add_site_tools(sub: Any) -> None:
+    c = sub.add_parser(
+        "check-pages",
+        help="check that a built site can be deployed to GitHub Pages",
+        description="Fail (exit 1) with every reason a built tree would break a GitHub Pages "
+        "deploy: site over 1 GB, a file over 100 MB, symbolic or hard links, no .nojekyll.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("directory", type=Path, metavar="DIR", help="the built site")
+    s = sub.add_parser(
+        "serve",
+        help="preview a built site on 127.0.0.1",
+        description="Serve a built site on 127.0.0.1 for preview, optionally under a subpath "
+        "(as GitHub Pages serves a project site at /<repo>/).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=Path("site"),
+        metavar="DIR",
+        help="the built site (default: site)",
+    )
+    s.add_argument(
+        "-p", "--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)"
+    )
+    s.add_argument(
+        "--base-path",
+        default="/",
+        metavar="PATH",
+        help="serve the site under this path, e.g. /repo/ (default: /)",
+    )
+    for p in (c, s):
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
+        p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def _site_tool(args: argparse.Namespace) -> int:
+    if args.command == "check-pages":
+        from generator.pages_check import check_pages
+
+        report = check_pages(args.directory)
+        for warning in report.warnings:
+            log.warning("warning: %s", warning)
+        log.info(
+            "%s: ready for GitHub Pages: %d file(s), %d bytes, largest %s (%d bytes)",
+            args.directory,
+            report.files,
+            report.total_bytes,
+            report.largest[1] or "-",
+            report.largest[0],
+        )
+        return 0
+    from generator.serve import serve
+
+    serve(args.directory, args.port, args.base_path)
+    return 0
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -215,6 +283,11 @@ def _config_from_args(args: argparse.Namespace) -> Config:
             load_signing_key(args.sign_key)  # fail before building, not after
             changes["sign_key"] = args.sign_key
         changes["incremental"] = args.incremental
+        if args.cname is not None:
+            problem = check_cname(args.cname)
+            if problem:
+                raise UsageError(f"--cname: {problem}")
+            changes["cname"] = args.cname
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     return cfg.with_overrides(**changes)
@@ -258,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in TRUST_COMMANDS:
             return run_trust_command(args)
+        if args.command in ("check-pages", "serve"):
+            return _site_tool(args)
         cfg = _config_from_args(args)
         report = run_build(cfg, write=args.command == "build", progress=args.progress)
         _summarise(report, args.command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ class Config:
     source_date_epoch: int | None = None
     sign_key: Path | None = None  # operator's Ed25519 key that signs the site manifest
     incremental: bool = False
+    cname: str | None = None  # custom domain written to CNAME (GitHub Pages)
     content_dir: Path = field(default_factory=lambda: package_data_dir("content"))
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
@@ -69,6 +71,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "max_record_bytes": int,
     "incremental": bool,
     "store": str,
+    "cname": str,
 }
 
 
@@ -77,6 +80,16 @@ def check_base_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"base_url must be an absolute http(s) URL, got {value!r}"
+    return None
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def check_cname(value: str) -> str | None:
+    """Return a problem, or None when ``value`` is a plain host name (``mirror.example.org``)."""
+    if _HOSTNAME.fullmatch(value) is None:
+        return f"cname must be a lower-case host name like mirror.example.org, got {value[:100]!r}"
     return None
 
 
@@ -145,6 +158,11 @@ def load_config(path: Path | None) -> Config:
             if problem:
                 problems.append(problem)
             changes["base_url"] = section["base_url"].rstrip("/") + "/"
+        if "cname" in section:
+            problem = check_cname(section["cname"])
+            if problem:
+                problems.append(problem)
+            changes["cname"] = section["cname"]
         if "upstream" in section and check_base_url(section["upstream"]):
             problems.append(f"upstream must be an absolute http(s) URL, got {section['upstream']!r}")
         if "link_style" in section:

@@ -16,6 +16,7 @@ Every failure the generator reports is a ``GeneratorError``; ``cli.main`` catche
     │   ├── ResponseError   an answer refused: too large, not JSON, unsafe redirect, unusable answer
     │   └── MirrorIndexError another mirror's index is malformed, or a copy disagrees with it
     ├── OutputError         the output directory is unsafe, locked, or cannot be written
+    │   └── PagesCheckError  a built tree would break a GitHub Pages deploy (every reason listed)
     ├── SiteCheckError      ``verify-site`` found problems in a published mirror (exit 1);
     │                       carries every ``SiteProblem`` (each with a stable ``code``)
     └── BuildFailedError    the build stopped because records were invalid (exit 1)
@@ -225,6 +226,16 @@ class ResponseError(DownloadError):
 
 class MirrorIndexError(DownloadError):
     pass
+
+
+class PagesCheckError(OutputError):
+    """A tree that cannot be deployed to GitHub Pages; ``problems`` lists every reason."""
+
+    def __init__(self, root: object, problems: list[str]) -> None:
+        self.root = root
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{root}: not deployable to GitHub Pages ({len(problems)} problem(s)):\n{lines}")
 
 
 class BuildFailedError(GeneratorError):

@@ -71,6 +71,13 @@ def paper_page(short8: str) -> str:
     return f"paper/{short8}/index.html"
 
 
+def short_page(short8: str) -> str:
+    """``pith/{SHORT8}/index.html``: redirect (or choice) page for a short Pith number."""
+    if SHORT8_RE.fullmatch(short8) is None:
+        raise OutputError(f"refusing path for invalid short number {short8[:60]!r}")
+    return f"pith/{short8}/index.html"
+
+
 def index_page(page: int) -> str:
     return "index.html" if page == 1 else f"page/{page}/index.html"
 

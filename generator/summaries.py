@@ -72,6 +72,7 @@ def summary_to_json(s: RecordSummary) -> str:
             list(s.outputs),
             [[kind, status, list(codes)] for kind, status, codes in s.open_graph],
             list(s.notes),
+            list(s.cross_cats),
         ],
         ensure_ascii=False,
         separators=(",", ":"),
@@ -101,6 +102,7 @@ def summary_from_json(text: str, where: str | None = None) -> RecordSummary:
         outputs=tuple(v[15]),
         open_graph=tuple((k, st, tuple(codes)) for k, st, codes in v[16]),
         notes=tuple(v[17]) if len(v) > 17 else (),
+        cross_cats=tuple(v[18]) if len(v) > 18 else (),
     )
 
 

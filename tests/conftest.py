@@ -63,3 +63,27 @@ def synth(test_key: TestKey):  # type: ignore[no-untyped-def]
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_bytes())
+
+
+def _reader_sites(tmp: Path, n: int) -> dict[str, Path]:
+    from tests.sitegen import build_site
+
+    return {
+        "dirs": build_site(
+            tmp, n, link_files=False, base_url="https://example.org/mirror/", cname="mirror.example.org"
+        ),
+        "files": build_site(tmp, n, link_files=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def reader_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A synthetic site of 300 signed records (plus special and real ones) built twice from the
+    same inputs: ``dirs`` (directory links, --base-url, CNAME) and ``files`` (--link-style file)."""
+    return _reader_sites(tmp_path_factory.mktemp("reader"), 300)
+
+
+@pytest.fixture(scope="session")
+def reader_sites_1000(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same with 1,000 synthetic records (slow tests)."""
+    return _reader_sites(tmp_path_factory.mktemp("reader1000"), 1000)

@@ -12,10 +12,12 @@ import jinja2
 
 from generator import GENERATOR, __version__, paths
 from generator.config import Config
+from generator.content import load_pages, nav_entries
 from generator.keyring import Keyring
 from generator.render.env import Environment
 from generator.render.filters import arxiv_abs_url, clean_text, safe_url
 from generator.render.opengraph import render_open_graph
+from generator.render.mathml import has_math, render_math
 from generator.verify import VerifiedRecord
 from generator.verify.record import NOT_CHECKED, UNSIGNED, VERIFIED, WARNING
 
@@ -58,6 +60,7 @@ class RecordSummary:
     # (document, status, failed codes) for bundle/state/integrity, when present (render/opengraph.py)
     open_graph: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     notes: tuple[str, ...] = ()  # what the source wants the reader told (shown in the report)
+    cross_cats: tuple[str, ...] = ()
 
 
 def dumps_derived(value: Any) -> bytes:
@@ -81,6 +84,11 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters["text"] = clean_text
+        self.env.filters["math"] = render_math
+        self.env.filters["has_math"] = has_math
+        self.content_pages = load_pages(config.content_dir)
+        self.env.globals["nav_pages"] = nav_entries(self.content_pages)
+        self.env.globals["canonical_url"] = self._canonical_url
         self.env.globals.update(
             generator=GENERATOR,
             version=__version__,
@@ -98,6 +106,14 @@ class Renderer:
         )
 
     # -- helpers -----------------------------------------------------------------------------
+    def _canonical_url(self, page_path: str) -> str | None:
+        """Absolute URL of a page (directory form) when ``--base-url`` is set."""
+        if not self.config.base_url:
+            return None
+        if page_path.endswith("index.html"):
+            page_path = page_path[: -len("index.html")]
+        return self.config.base_url + page_path
+
     def _linker(self, page_path: str) -> Callable[[str], str]:
         def link(to_path: str) -> str:
             return paths.relative_url(page_path, to_path, link_files=self.config.link_files)
@@ -135,6 +151,14 @@ class Renderer:
         page_path = paths.record_page(suffix)
         files.append(self.page("record.html", page_path, r=view, copies=copies, og=og_view))
         files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
+        files.append(
+            self.page(
+                "paper.html",
+                paths.short_page(suffix[:8]),
+                short8=suffix[:8],
+                targets=[(suffix, view["title"])],
+            )
+        )
         summary = RecordSummary(
             suffix=suffix,
             pith_number=rec.pith_number,
@@ -154,6 +178,7 @@ class Renderer:
             outputs=tuple(f.dest_path for f in files),
             open_graph=og.summary(),
             notes=rec.notes,
+            cross_cats=tuple(rec.metadata["cross_cats_sorted"]),
         )
         return files, summary
 
@@ -189,27 +214,6 @@ class Renderer:
         return self.page("paper.html", paths.paper_page(short8), short8=short8, targets=list(targets))
 
     # -- site pages --------------------------------------------------------------------------
-    def render_index(self, summaries: Sequence[RecordSummary], build_time: str) -> list[OutputFile]:
-        size = self.config.page_size
-        ordered = sorted(summaries, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
-        pages = max(1, -(-len(ordered) // size))
-        out = []
-        for n in range(1, pages + 1):
-            chunk = ordered[(n - 1) * size : n * size]
-            out.append(
-                self.page(
-                    "index.html",
-                    paths.index_page(n),
-                    records=chunk,
-                    page_no=n,
-                    pages=pages,
-                    total=len(ordered),
-                    build_time=build_time,
-                    page_paths=[paths.index_page(i) for i in range(1, pages + 1)],
-                )
-            )
-        return out
-
     def render_report(self, report: dict[str, Any]) -> list[OutputFile]:
         data = (json.dumps(report, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
         return [

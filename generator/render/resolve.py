@@ -1,0 +1,104 @@
+"""Resolve without a server: static alias shards, the ``/resolve/`` page and short-number redirects.
+
+Shards (each as ``.json`` for programs and as ``.js`` for the resolver page, which must also work
+from ``file://``):
+
+``resolve/arxiv/{YYMM}/{NN}.json``
+    new-style arXiv ids ``YYMM.NNNN[N]``: ``NN`` is the first two digits of the number, so one
+    shard holds at most 1,000 papers. ``{"2301.01234": [[version, pith_number], ...]}``, versions
+    ascending. The DOI ``10.48550/arxiv.{id}`` and ``{id}v{N}`` resolve through the same entry.
+``resolve/arxiv/{archive}/{YYMM}.json``
+    old-style ids ``archive/YYMMNNN`` (``cs/0004010``); the archive keeps its case and subject class.
+``resolve/pith/{XX}.json``
+    short numbers: ``XX`` is the first two characters of the SHORT8; ``{"SHORT8": [pith_number, ...]}``
+    (more than one when records share a short number).
+``resolve/index.json``
+    the layout above, machine-readable.
+
+A long Pith number ``pith:YYYY:SUFFIX`` needs no lookup: the record is at ``pith/{SUFFIX}/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+from generator import paths
+from generator.errors import OutputError
+from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
+from generator.render.site import OutputFile, RecordSummary, Renderer
+
+LAYOUT = {
+    "layout": "pith-mirror-resolve",
+    "version": 1,
+    "arxiv_new": "resolve/arxiv/{yymm}/{nn}.json",
+    "arxiv_old": "resolve/arxiv/{archive}/{yymm}.json",
+    "short_number": "resolve/pith/{short8_first2}.json",
+    "record_page": "pith/{suffix}/",
+    "record_json": "pith/{suffix}.json",
+    "notes": (
+        "arxiv shards map an arXiv id without version to [[version, pith_number], ...]; "
+        "pith shards map SHORT8 to [pith_number, ...]; the SUFFIX is the part after the last ':'. "
+        "Each .json shard has a .js twin for browsers (PithResolve.add(shard, data))."
+    ),
+}
+
+
+def arxiv_shard(arxiv_id: str) -> str:
+    """The shard name (path under ``resolve/`` without extension) for an arXiv id."""
+    if NEW_ARXIV_RE.fullmatch(arxiv_id):
+        yymm, number = arxiv_id.split(".")
+        return f"arxiv/{yymm}/{number[:2]}"
+    if OLD_ARXIV_RE.fullmatch(arxiv_id):
+        archive, number = arxiv_id.split("/")
+        return f"arxiv/{archive}/{number[:4]}"
+    raise OutputError(f"refusing resolve shard for invalid arXiv id {arxiv_id[:60]!r}")
+
+
+def short_shard(short8: str) -> str:
+    if SHORT8_RE.fullmatch(short8) is None:
+        raise OutputError(f"refusing resolve shard for invalid short number {short8[:60]!r}")
+    return f"pith/{short8[:2]}"
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+
+
+def _shard_files(name: str, data: dict[str, object]) -> list[OutputFile]:
+    body = _dump(data)
+    return [
+        OutputFile(paths.safe_rel(f"resolve/{name}.json"), (body + "\n").encode()),
+        OutputFile(
+            paths.safe_rel(f"resolve/{name}.js"), f"PithResolve.add({_dump(name)},{body});\n".encode()
+        ),
+    ]
+
+
+def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
+    arxiv: dict[str, dict[str, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
+    short: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for s in records:
+        arxiv[arxiv_shard(s.arxiv_id)][s.arxiv_id].append((s.version, s.pith_number))
+        short[short_shard(s.suffix[:8])][s.suffix[:8]].append(s.pith_number)
+    yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
+    names = sorted([*arxiv, *short])
+    yield OutputFile("resolve/shards.js", f"PithResolve.shards({_dump(names)});\n".encode())
+    for name in sorted(arxiv):
+        entries = {k: [list(v) for v in sorted(vs)] for k, vs in sorted(arxiv[name].items())}
+        yield from _shard_files(name, dict(entries))
+    for name in sorted(short):
+        yield from _shard_files(name, {k: sorted(vs) for k, vs in sorted(short[name].items())})
+
+
+def short_redirects(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
+    """``pith/{SHORT8}/index.html`` for short numbers shared by several records (a choice page);
+    a short number with one record gets its redirect from the record's own render."""
+    by_short: dict[str, list[RecordSummary]] = defaultdict(list)
+    for s in records:
+        by_short[s.suffix[:8]].append(s)
+    for short8, group in sorted(by_short.items()):
+        if len(group) > 1:
+            targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
+            yield renderer.page("paper.html", paths.short_page(short8), short8=short8, targets=targets)
