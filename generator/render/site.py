@@ -16,8 +16,8 @@ from generator.content import load_pages, nav_entries
 from generator.keyring import Keyring
 from generator.render.env import Environment
 from generator.render.filters import arxiv_abs_url, clean_text, safe_url
-from generator.render.opengraph import render_open_graph
 from generator.render.mathml import has_math, render_math
+from generator.render.opengraph import render_open_graph
 from generator.verify import VerifiedRecord
 from generator.verify.record import NOT_CHECKED, UNSIGNED, VERIFIED, WARNING
 

@@ -23,8 +23,9 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: one Playwright driver at a time (other modules start their own)."""
     if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
     with sync_playwright() as p:

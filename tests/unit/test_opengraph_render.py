@@ -89,7 +89,11 @@ def _page(strings: list[str]) -> bytes:
     )
     files, _summary = RENDERER.render_record(verify_record(raw, KEYRING))
     [page] = [
-        f.data for f in files if f.dest_path.endswith("/index.html") and f.dest_path.startswith("pith/")
+        f.data
+        for f in files
+        if f.dest_path.endswith("/index.html")
+        and f.dest_path.startswith("pith/")
+        and len(f.dest_path) == len("pith/") + 26 + len("/index.html")
     ]
     return page
 
