@@ -103,6 +103,7 @@ def render_fingerprint(config: Config, keyring: Keyring) -> str:
     _hash_tree(h, Path(generator.__file__).resolve().parent, "generator")
     _hash_tree(h, config.templates_dir, "templates")
     _hash_tree(h, config.static_dir, "static")
+    _hash_tree(h, config.content_dir / "pages", "pages")  # content pages are in every page's nav
     settings = {
         k: v
         for k, v in asdict(config).items()
