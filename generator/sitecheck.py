@@ -15,11 +15,12 @@ Every problem is collected (``SiteProblem`` with a stable code); nothing stops a
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import re
 import stat
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -27,10 +28,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
-import httpx
-
-from generator import GENERATOR
-from generator.errors import RecordError, SiteProblem, UsageError
+from generator.errors import DownloadError, RecordError, ResponseError, SiteProblem, UsageError
 from generator.keyring import Keyring, parse_time
 from generator.manifest import (
     MANIFEST_PATH,
@@ -44,6 +42,7 @@ from generator.manifest import (
     root_hash,
     walk_tree,
 )
+from generator.net import HttpClient, HttpSettings
 from generator.signing import MAX_KEY_FILE, PublicKey, parse_public_key
 from generator.sources import RawRecord
 from generator.strictjson import MAX_BYTES
@@ -58,6 +57,17 @@ class Unreadable(Exception):
     """A file exists but cannot be read as a regular file (symlink, device, HTTP error...)."""
 
 
+class TooLarge(Unreadable):
+    """The file is larger than the bound it was read with."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"more than {limit} bytes")
+
+
+ReadResult = bytes | None | Unreadable  # the bytes, None when absent, or why it could not be read
+
+
 class SiteSource(Protocol):
     """Read access to a published site, by site-relative path."""
 
@@ -67,9 +77,23 @@ class SiteSource(Protocol):
         """The file's bytes; None if absent; raises ``Unreadable``; never more than ``max_bytes``+1."""
         ...
 
+    def read_many(self, items: Iterable[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
+        """``read`` for each (path, max_bytes), in order; a source may overlap the requests."""
+        ...
+
     def list_files(self) -> list[str] | None:
         """Every file path in the site, or None where a site cannot be listed (HTTP)."""
         ...
+
+    def close(self) -> None: ...
+
+
+def _read_each(source: SiteSource, items: Iterable[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
+    for rel, limit in items:
+        try:
+            yield rel, source.read(rel, limit)
+        except Unreadable as exc:
+            yield rel, exc
 
 
 class DirSource:
@@ -77,6 +101,12 @@ class DirSource:
         if not root.is_dir():
             raise UsageError(f"{root}: not a directory")
         self.root = root
+
+    def __enter__(self) -> DirSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def where(self, rel: str) -> str:
         return str(self.root / rel)
@@ -103,6 +133,9 @@ class DirSource:
         except OSError as exc:
             raise Unreadable(exc.strerror or str(exc)) from None
 
+    def read_many(self, items: Iterable[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
+        return _read_each(self, items)
+
     def list_files(self) -> list[str] | None:
         return [rel for rel, _p, _st in walk_tree(self.root)]
 
@@ -111,51 +144,84 @@ class DirSource:
 
 
 class HttpSource:
-    """A site served over HTTP(S). Every response is bounded in bytes and time; no redirects."""
+    """A site served over HTTP(S), read through the project's careful client (``generator.net``):
+    bounded bodies (on the wire and decoded), timeouts, retries with backoff, redirects only
+    within the origin. Requests overlap (``window`` at a time) while results stay in order."""
 
-    def __init__(self, base_url: str, *, timeout: float = 20.0, client: httpx.Client | None = None) -> None:
+    def __init__(self, base_url: str, *, settings: HttpSettings | None = None, window: int = 8) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"{base_url}: not an http(s) URL")
         self.base = base_url if base_url.endswith("/") else base_url + "/"
-        self.timeout = timeout
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            headers={"Accept-Encoding": "identity", "User-Agent": f"{GENERATOR} (verify-site)"},
-        )
+        self.settings = settings or HttpSettings(retries=2, concurrency=window)
+        self.window = window
+        self.loop = asyncio.new_event_loop()
+        self._clients: dict[int, HttpClient] = {}  # by body bound (a power of two)
 
-    def close(self) -> None:
-        self.client.close()
+    def __enter__(self) -> HttpSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def where(self, rel: str) -> str:
         return self.base + quote(rel)
 
-    def read(self, rel: str, max_bytes: int) -> bytes | None:
-        url = self.where(rel)
-        deadline = time.monotonic() + 4 * self.timeout
+    def _client(self, max_bytes: int) -> tuple[HttpClient, int]:
+        bound = 1 << max(20, (max_bytes + 1).bit_length())  # at least 1 MiB, and above max_bytes
+        if bound not in self._clients:
+            settings = dataclasses.replace(self.settings, max_body_bytes=bound)
+            self._clients[bound] = HttpClient(settings)
+        return self._clients[bound], bound
+
+    async def _get(self, rel: str, max_bytes: int) -> ReadResult:
+        client, bound = self._client(max_bytes)
         try:
-            with self.client.stream("GET", url) as resp:
-                if resp.status_code == 404 or resp.status_code == 410:
-                    return None
-                if resp.status_code != 200:
-                    raise Unreadable(f"HTTP {resp.status_code}")
-                encoding = resp.headers.get("content-encoding", "identity").lower()
-                if encoding not in ("identity", ""):
-                    raise Unreadable(f"server sent Content-Encoding {encoding} (identity was asked)")
-                body = bytearray()
-                for chunk in resp.iter_raw():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        break
-                    if time.monotonic() > deadline:
-                        raise Unreadable(f"took longer than {4 * self.timeout:.0f}s")
-                return bytes(body[: max_bytes + 1])
-        except httpx.HTTPError as exc:
-            raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+            resp = await client.get(
+                self.where(rel), headers={"Accept": "*/*"}, expect_json=False, missing_ok=True
+            )
+        except ResponseError as exc:
+            if exc.code == "body_too_large":
+                return TooLarge(bound)
+            return Unreadable(f"{exc.code}: {exc.detail}")
+        except DownloadError as exc:
+            return Unreadable(f"{exc.code}: {exc.detail}")
+        if resp.status in (404, 410):
+            return None
+        return resp.body[: max_bytes + 1]
+
+    def read(self, rel: str, max_bytes: int) -> bytes | None:
+        result = self.loop.run_until_complete(self._get(rel, max_bytes))
+        if isinstance(result, Unreadable):
+            raise result
+        return result
+
+    def read_many(self, items: Iterable[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
+        batch: list[tuple[str, int]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= self.window:
+                yield from self._run_batch(batch)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
+        async def run() -> list[ReadResult]:
+            return list(await asyncio.gather(*(self._get(rel, limit) for rel, limit in batch)))
+
+        yield from zip((rel for rel, _l in batch), self.loop.run_until_complete(run()), strict=True)
 
     def list_files(self) -> list[str] | None:
         return None
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        for client in self._clients.values():
+            self.loop.run_until_complete(client.aclose())
+        self._clients.clear()
+        self.loop.close()
 
 
 def open_source(target: str) -> DirSource | HttpSource:
@@ -346,13 +412,18 @@ def _iter_files(
 ) -> Iterator[tuple[FileEntry, bytes]]:
     """Each listed file that could be read, with its bytes; every mismatch is reported. Files that
     differ from the manifest are still yielded, so a changed record copy is also re-verified."""
-    for entry in manifest.files:
-        where = source.where(entry.path)
-        try:
-            limit = _read_limit(entry)
-            data = source.read(entry.path, limit)
-        except Unreadable as exc:
-            report.add("file_unreadable", where, str(exc))
+    by_path = {e.path: e for e in manifest.files}
+    limits = {e.path: _read_limit(e) for e in manifest.files}
+    for rel, data in source.read_many((e.path, limits[e.path]) for e in manifest.files):
+        entry = by_path[rel]
+        limit = limits[rel]
+        where = source.where(rel)
+        if isinstance(data, TooLarge):
+            report.files_checked += 1
+            report.add("file_size_mismatch", where, f"{data}, the manifest says {entry.size}")
+            continue
+        if isinstance(data, Unreadable):
+            report.add("file_unreadable", where, str(data))
             continue
         report.files_checked += 1
         if data is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from generator.errors import SiteCheckError, UsageError
 from generator.keyring import load_keyring
 from generator.signing import generate_key, load_public_key
 from generator.sitecheck import DEFAULT_MAX_AGE_DAYS, open_source, verify_site
+from generator.store import DB_NAME, iter_responses
 from generator.warc import write_warc
 
 log = logging.getLogger("generator.trust")
@@ -91,7 +91,8 @@ def add_commands(sub: Any, epilog: str) -> None:
         "--warc",
         type=Path,
         metavar="STORE_DIR",
-        help="also write OUT.warc.gz of the responses in this download store (generator.store)",
+        help="also write OUT.warc.gz of the upstream responses kept in this download store "
+        "(the --store of pith-mirror fetch)",
     )
     _logging_flags(a)
 
@@ -107,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "verify-site":
         return _verify_site(args)
     if args.command == "archive":
+        if args.warc is not None and not (args.warc / DB_NAME).is_file():
+            raise UsageError(
+                f"--warc {args.warc}: not a download store (no {DB_NAME}); see pith-mirror fetch"
+            )
         written = archive_site(args.site, args.output)
         if args.warc is not None:
             written.append(_write_warc(args.warc, args.output))
@@ -145,16 +150,7 @@ def _verify_site(args: argparse.Namespace) -> int:
 
 
 def _write_warc(store_dir: Path, out_base: Path) -> Path:
-    try:
-        store = importlib.import_module("generator.store")
-    except ImportError:
-        raise UsageError(
-            "--warc needs the download store (generator.store), which this install lacks"
-        ) from None
     out = out_base.with_name(out_base.name + ".warc.gz")
-    if not store_dir.is_dir():
-        raise UsageError(f"--warc {store_dir}: not a download store directory")
-    with store.Store.open(store_dir, readonly=True) as opened:
-        count = write_warc(opened.iter_responses(), out)
+    count = write_warc(iter_responses(store_dir), out)
     log.info("WARC: %d response record(s)", count)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 import threading
@@ -21,12 +22,14 @@ from generator import synth as synthmod
 from generator.cli import main
 from generator.keyring import Keyring, load_keyring
 from generator.manifest import MANIFEST_PATH, make_manifest, parse_manifest, scan_site
+from generator.net import HttpSettings
 from generator.signing import PublicKey, generate_key, load_signing_key
 from generator.sitecheck import DirSource, HttpSource, verify_site
 from generator.synth import dump_record, make_record
 
 SEED_SUFFIX = "75T7H6BVKLX2X7KPYCGRY4USAC"
 LATER = datetime(2026, 6, 1, tzinfo=UTC)  # a few days after the bundled records were signed
+FAST = HttpSettings(rate=0, retries=1, backoff=0.01)  # loopback: no politeness delay needed
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +238,8 @@ def http_site(signed_build: dict[str, Path]) -> Iterator[str]:
 def test_verify_over_http(signed_build: dict[str, Path], http_site: str) -> None:
     root = signed_build["root"]
     key = load_signing_key(root / "op.key").public
-    report = verify_site(HttpSource(http_site), load_keyring([signed_build["keyring"]]), key=key, now=LATER)
+    with HttpSource(http_site, settings=FAST) as src:
+        report = verify_site(src, load_keyring([signed_build["keyring"]]), key=key, now=LATER)
     assert report.ok, report.problems
     assert report.records_checked == 4
     assert any("cannot be listed" in w for w in report.warnings)
@@ -247,11 +251,11 @@ def test_verify_over_http_names_missing_and_wrong_key(
     signed_build: dict[str, Path], http_site: str, tmp_path: Path
 ) -> None:
     other = generate_key(tmp_path / "k")
-    report = verify_site(
-        HttpSource(http_site + "nothing-here/"), load_keyring([signed_build["keyring"]]), now=LATER
-    )
+    with HttpSource(http_site + "nothing-here/", settings=FAST) as src:
+        report = verify_site(src, load_keyring([signed_build["keyring"]]), now=LATER)
     assert [p.code for p in report.problems] == ["manifest_missing"]
-    report = verify_site(HttpSource(http_site), load_keyring([signed_build["keyring"]]), key=other, now=LATER)
+    with HttpSource(http_site, settings=FAST) as src:
+        report = verify_site(src, load_keyring([signed_build["keyring"]]), key=other, now=LATER)
     assert [p.code for p in report.problems] == ["signing_key_mismatch"]
 
 
@@ -332,7 +336,7 @@ def test_keygen_refuses_to_overwrite_and_keeps_the_key_private(tmp_path: Path) -
 
 
 class _HostileHandler(SimpleHTTPRequestHandler):
-    """Serves the site, except: robots.txt redirects elsewhere, index.html never ends."""
+    """Serves the site, except: robots.txt redirects to another origin, index.html never ends."""
 
     def do_GET(self) -> None:
         if self.path == "/robots.txt":
@@ -363,14 +367,17 @@ def test_http_redirects_and_oversized_bodies_are_refused(signed_build: dict[str,
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/"
-        report = verify_site(HttpSource(base), load_keyring([signed_build["keyring"]]), now=LATER)
+        with HttpSource(base, settings=FAST) as src:
+            report = verify_site(src, load_keyring([signed_build["keyring"]]), now=LATER)
     finally:
         server.shutdown()
         server.server_close()
     problems = {(p.code, p.where.rsplit("/", 1)[-1]) for p in report.problems}
     assert problems == {("file_unreadable", "robots.txt"), ("file_size_mismatch", "index.html")}
     detail = next(p.detail for p in report.problems if p.code == "file_size_mismatch")
-    assert detail.startswith("at least ")
+    assert detail.startswith("more than 1048576 bytes")  # stopped at the bound, not read to the end
+    unreadable = next(p.detail for p in report.problems if p.code == "file_unreadable")
+    assert unreadable.startswith("redirect_refused")
 
 
 def test_archives_do_not_depend_on_time_zone_umask_or_hash_seed(
@@ -402,3 +409,52 @@ def test_archives_do_not_depend_on_time_zone_umask_or_hash_seed(
     assert run.returncode == 0
     for ext in ("tar.gz", "zip"):
         assert (tmp_path / "a" / f"m.{ext}").read_bytes() == (tmp_path / "b" / f"m.{ext}").read_bytes()
+
+
+def test_fetch_build_sign_archive_with_warc(tmp_path: Path, test_key: synthmod.TestKey) -> None:
+    """A mirror filled by downloading: record pages say where and when each record was fetched,
+    the WARC holds the upstream responses byte for byte, and the unpacked archive verifies."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.integration.pith_server import build_tree, serve
+
+    tree, suffixes = build_tree(test_key, 2)
+    keyring = tmp_path / "keyring.json"
+    keyring.write_bytes(test_key.keyring_json())
+    generate_key(tmp_path / "op.key")
+    store, site, out = tmp_path / "store", tmp_path / "site", tmp_path / "dist" / "m"
+    with serve(tree) as server:
+        args = [
+            "--upstream",
+            server.url,
+            "--store",
+            str(store),
+            "--keyring",
+            str(keyring),
+            "--rate",
+            "0",
+            "-q",
+        ]
+        assert main(["fetch", *suffixes, *args]) == 0
+    argv = ["build", "--store", str(store), "-o", str(site), "--keyring", str(keyring), "-q"]
+    assert main([*argv, "--sign-key", str(tmp_path / "op.key")]) == 0
+    page = (site / "pith" / suffixes[0] / "index.html").read_text()
+    footer = page[page.index('<p class="provenance">') :]
+    assert f'was downloaded from <a href="{server.url}/pith/{suffixes[0]}.json"' in footer
+    assert re.search(r"on <time datetime=\"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\">", footer)
+
+    assert main(["archive", str(site), "-o", str(out), "--warc", str(tmp_path / "nowhere"), "-q"]) == 2
+    assert main(["archive", str(site), "-o", str(out), "--warc", str(store), "-q"]) == 0
+    bodies = {}
+    with (tmp_path / "dist" / "m.warc.gz").open("rb") as fh:
+        for rec in ArchiveIterator(fh, check_digests=True):
+            if rec.rec_type == "response":
+                bodies[rec.rec_headers.get_header("WARC-Target-URI")] = rec.raw_stream.read()
+    for suffix in suffixes:
+        path = f"/pith/{suffix}.json"
+        assert bodies[server.url + path] == tree.files[path] == (site / path.lstrip("/")).read_bytes()
+    dest = tmp_path / "unpacked"
+    with tarfile.open(tmp_path / "dist" / "m.tar.gz") as tar:
+        tar.extractall(dest, filter="data")
+    rc, codes = _verify(dest / "m", keyring, tmp_path / "op.key.pub")
+    assert (rc, codes) == (0, [])
