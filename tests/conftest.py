@@ -70,7 +70,12 @@ def _reader_sites(tmp: Path, n: int) -> dict[str, Path]:
 
     return {
         "dirs": build_site(
-            tmp, n, link_files=False, base_url="https://example.org/mirror/", cname="mirror.example.org"
+            tmp,
+            n,
+            link_files=False,
+            base_url="https://example.org/mirror/",
+            cname="mirror.example.org",
+            page_size=12,  # many listing pages: the pager is exercised
         ),
         "files": build_site(tmp, n, link_files=True),
     }
@@ -79,7 +84,8 @@ def _reader_sites(tmp: Path, n: int) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def reader_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A synthetic site of 300 signed records (plus special and real ones) built twice from the
-    same inputs: ``dirs`` (directory links, --base-url, CNAME) and ``files`` (--link-style file)."""
+    same inputs: ``dirs`` (directory links, --base-url, CNAME, 12 records a listing page) and
+    ``files`` (--link-style file)."""
     return _reader_sites(tmp_path_factory.mktemp("reader"), 300)
 
 

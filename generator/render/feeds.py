@@ -7,11 +7,13 @@ absolute URLs) and the feed's links are relative to ``feed.xml`` at the site roo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from generator import GENERATOR, paths
 from generator.keyring import parse_time
+from generator.render.records import newest_first
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 SITEMAP_MAX_URLS = 50_000
@@ -83,7 +85,7 @@ def sitemap_files(
 def atom_feed(renderer: Renderer, records: Sequence[RecordSummary], build_time: str) -> OutputFile:
     cfg = renderer.config
     base = cfg.base_url or ""
-    newest = sorted(records, key=lambda s: (s.submitted_at, s.suffix), reverse=True)[:FEED_ENTRIES]
+    newest = list(itertools.islice(newest_first(records), FEED_ENTRIES))
     updated = (
         build_time
         if build_time != "unknown"

@@ -8,6 +8,7 @@ than one page's HTML in memory.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
+from generator.render.records import newest_first, ordered
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 RECENT = 20
@@ -28,6 +30,7 @@ class Listing:
     base: str
     heading: str
     kind: str
+    name: str
 
     def page_path(self, n: int) -> str:
         return paths.safe_rel(f"{self.base}/index.html" if n == 1 else f"{self.base}/page/{n}/index.html")
@@ -36,18 +39,14 @@ class Listing:
 def category_listing(cat: str) -> Listing:
     if CATEGORY_RE.fullmatch(cat) is None:
         raise OutputError(f"refusing listing for invalid category {cat[:60]!r}")
-    return Listing(f"browse/cat/{cat}", f"Category {cat}", "category")
+    return Listing(f"browse/cat/{cat}", f"Category {cat}", "category", cat)
 
 
 def month_listing(year_month: str) -> Listing:
     year, month = year_month[:4], year_month[5:7]
     if not (year.isdigit() and month.isdigit() and len(year_month) == 7):
         raise OutputError(f"refusing listing for invalid month {year_month[:60]!r}")
-    return Listing(f"browse/date/{year}/{month}", f"Submitted in {year}-{month}", "month")
-
-
-def newest_first(records: Sequence[RecordSummary]) -> list[RecordSummary]:
-    return sorted(records, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
+    return Listing(f"browse/date/{year}/{month}", f"Submitted in {year}-{month}", "month", year_month)
 
 
 def pager(n: int, pages: int) -> list[int | None]:
@@ -61,33 +60,37 @@ def pager(n: int, pages: int) -> list[int | None]:
     return out
 
 
-def render_listing(
-    renderer: Renderer, listing: Listing, records: Sequence[RecordSummary]
-) -> Iterator[OutputFile]:
+def _pages(count: int, size: int) -> int:
+    return max(1, -(-count // size))
+
+
+def render_listing_page(
+    renderer: Renderer, listing: Listing, records: list[RecordSummary], n: int, total: int
+) -> OutputFile:
     size = renderer.config.page_size
-    ordered = newest_first(records)
-    pages = max(1, -(-len(ordered) // size))
-    for n in range(1, pages + 1):
-        chunk = ordered[(n - 1) * size : n * size]
-        yield renderer.page(
-            "listing.html",
-            listing.page_path(n),
-            listing=listing,
-            records=chunk,
-            page_no=n,
-            pages=pages,
-            total=len(ordered),
-            first_no=(n - 1) * size + 1,
-            pager=[(p, listing.page_path(p) if p else "") for p in pager(n, pages)],
-            prev_path=listing.page_path(n - 1) if n > 1 else None,
-            next_path=listing.page_path(n + 1) if n < pages else None,
-        )
+    pages = _pages(total, size)
+    return renderer.page(
+        "listing.html",
+        listing.page_path(n),
+        listing=listing,
+        records=records,
+        page_no=n,
+        pages=pages,
+        total=total,
+        first_no=(n - 1) * size + 1,
+        pager=[(p, listing.page_path(p) if p else "") for p in pager(n, pages)],
+        prev_path=listing.page_path(n - 1) if n > 1 else None,
+        next_path=listing.page_path(n + 1) if n < pages else None,
+    )
 
 
 def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
     """Every category and month listing with its number of records, in a stable order."""
-    cats = Counter(s.primary_cat for s in records)
-    months = Counter(s.submitted_at[:7] for s in records)
+    cats: Counter[str] = Counter()
+    months: Counter[str] = Counter()
+    for s in records:
+        cats[s.primary_cat] += 1
+        months[s.submitted_at[:7]] += 1
     return [(category_listing(c), n) for c, n in sorted(cats.items())] + [
         (month_listing(m), n) for m, n in sorted(months.items())
     ]
@@ -96,17 +99,19 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
 def build_listings(
     renderer: Renderer, records: Sequence[RecordSummary], build_time: str
 ) -> Iterator[OutputFile]:
-    by_cat: dict[str, list[RecordSummary]] = defaultdict(list)
-    by_month: dict[str, list[RecordSummary]] = defaultdict(list)
-    for s in records:
-        by_cat[s.primary_cat].append(s)
-        by_month[s.submitted_at[:7]].append(s)
-    cats = [(c, len(v), category_listing(c).page_path(1)) for c, v in sorted(by_cat.items())]
+    """Two passes over the summaries: counts first, then one newest-first pass that fills a page
+    buffer per listing and renders each page as soon as it is full. Memory: one page per listing."""
+    listings = all_listings(records)
+    by_base = {listing.base: (listing, count) for listing, count in listings}
+    cats = [(lst.name, n, lst.page_path(1)) for lst, n in listings if lst.kind == "category"]
     years: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
-    for ym, v in sorted(by_month.items()):
-        years[ym[:4]].append((ym[5:7], len(v), month_listing(ym).page_path(1)))
+    for listing, count in listings:
+        if listing.kind == "month":
+            year, month = listing.name.split("-")
+            years[year].append((month, count, listing.page_path(1)))
     year_rows = [(y, sum(c for _, c, _ in ms), ms) for y, ms in sorted(years.items(), reverse=True)]
-    recent = newest_first(records)[:RECENT]
+    recent = list(itertools.islice(newest_first(records), RECENT))
+    oldest = next(ordered(records, "submitted_at"), None)
     yield renderer.page(
         "index.html",
         paths.index_page(1),
@@ -115,19 +120,25 @@ def build_listings(
         build_time=build_time,
         categories=sorted(cats, key=lambda c: (-c[1], c[0]))[:12],
         category_count=len(cats),
-        years=year_rows[:6],
         newest=recent[0].submitted_at[:10] if recent else None,
-        oldest=min(s.submitted_at for s in records)[:10] if records else None,
-        key_counts=Counter(s.key_id for s in records).most_common(),
+        oldest=oldest.submitted_at[:10] if oldest else None,
     )
     yield renderer.page(
-        "browse.html",
-        "browse/index.html",
-        total=len(records),
-        categories=cats,
-        years=year_rows,
+        "browse.html", "browse/index.html", total=len(records), categories=cats, years=year_rows
     )
-    for cat, group in sorted(by_cat.items()):
-        yield from render_listing(renderer, category_listing(cat), group)
-    for ym, group in sorted(by_month.items()):
-        yield from render_listing(renderer, month_listing(ym), group)
+    size = renderer.config.page_size
+    buffers: dict[str, list[RecordSummary]] = defaultdict(list)
+    page_no: dict[str, int] = defaultdict(lambda: 1)
+    for s in newest_first(records):
+        for listing in (category_listing(s.primary_cat), month_listing(s.submitted_at[:7])):
+            buf = buffers[listing.base]
+            buf.append(s)
+            if len(buf) == size:
+                yield render_listing_page(
+                    renderer, listing, buf, page_no[listing.base], by_base[listing.base][1]
+                )
+                page_no[listing.base] += 1
+                buffers[listing.base] = []
+    for base, (listing, count) in sorted(by_base.items()):
+        if buffers[base] or count == 0:
+            yield render_listing_page(renderer, listing, buffers[base], page_no[base], count)

@@ -20,13 +20,15 @@ A long Pith number ``pith:YYYY:SUFFIX`` needs no lookup: the record is at ``pith
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections import defaultdict
+import sqlite3
 from collections.abc import Iterator, Sequence
 
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
+from generator.render.records import ordered, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 LAYOUT = {
@@ -77,28 +79,41 @@ def _shard_files(name: str, data: dict[str, object]) -> list[OutputFile]:
 
 
 def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
-    arxiv: dict[str, dict[str, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
-    short: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for s in records:
-        arxiv[arxiv_shard(s.arxiv_id)][s.arxiv_id].append((s.version, s.pith_number))
-        short[short_shard(s.suffix[:8])][s.suffix[:8]].append(s.pith_number)
+    """Every shard, streamed: short-number shards from one pass in SHORT8 order; arXiv shards
+    through a private temporary SQLite table sorted by shard (memory stays flat)."""
     yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
-    names = sorted([*arxiv, *short])
-    yield OutputFile("resolve/shards.js", f"PithResolve.shards({_dump(names)});\n".encode())
-    for name in sorted(arxiv):
-        entries = {k: [list(v) for v in sorted(vs)] for k, vs in sorted(arxiv[name].items())}
-        yield from _shard_files(name, dict(entries))
-    for name in sorted(short):
-        yield from _shard_files(name, {k: sorted(vs) for k, vs in sorted(short[name].items())})
+    names: list[str] = []
+    db = sqlite3.connect("")  # a private temporary database on disk
+    try:
+        db.execute("CREATE TABLE alias (shard TEXT, id TEXT, version INTEGER, pith TEXT)")
+        db.executemany(
+            "INSERT INTO alias VALUES (?, ?, ?, ?)",
+            ((arxiv_shard(s.arxiv_id), s.arxiv_id, s.version, s.pith_number) for s in records),
+        )
+        rows = db.execute("SELECT shard, id, version, pith FROM alias ORDER BY shard, id, version, pith")
+        for name, group in itertools.groupby(rows, key=lambda r: str(r[0])):
+            entries: dict[str, list[list[object]]] = {}
+            for _shard, arxiv_id, version, pith in group:
+                entries.setdefault(arxiv_id, []).append([version, pith])
+            names.append(name)
+            yield from _shard_files(name, dict(entries))
+    finally:
+        db.close()
+    short_rows = (
+        (short_shard(s.suffix[:8]), s.suffix[:8], s.pith_number) for s in ordered(records, "short8")
+    )
+    for name, group in itertools.groupby(short_rows, key=lambda r: r[0]):
+        shorts: dict[str, list[str]] = {}
+        for _shard, short8, pith in group:
+            shorts.setdefault(short8, []).append(pith)
+        names.append(name)
+        yield from _shard_files(name, {k: sorted(v) for k, v in shorts.items()})
+    yield OutputFile("resolve/shards.js", f"PithResolve.shards({_dump(sorted(names))});\n".encode())
 
 
 def short_redirects(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
     """``pith/{SHORT8}/index.html`` for short numbers shared by several records (a choice page);
     a short number with one record gets its redirect from the record's own render."""
-    by_short: dict[str, list[RecordSummary]] = defaultdict(list)
-    for s in records:
-        by_short[s.suffix[:8]].append(s)
-    for short8, group in sorted(by_short.items()):
-        if len(group) > 1:
-            targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
-            yield renderer.page("paper.html", paths.short_page(short8), short8=short8, targets=targets)
+    for short8, group in shared_short_numbers(records):
+        targets = [(s.suffix, s.title) for s in sorted(group, key=lambda s: s.suffix)]
+        yield renderer.page("paper.html", paths.short_page(short8), short8=short8, targets=targets)

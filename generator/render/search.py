@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
+from generator.render.records import newest_first
 from generator.render.site import OutputFile, RecordSummary
 
 FORMAT = 1
@@ -82,10 +84,6 @@ def doc_terms(s: RecordSummary) -> set[str]:
     return terms
 
 
-def order_docs(records: Iterable[RecordSummary]) -> list[RecordSummary]:
-    return sorted(records, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
-
-
 def _js(call: str, *args: object) -> bytes:
     body = ",".join(json.dumps(a, ensure_ascii=False, separators=(",", ":"), sort_keys=True) for a in args)
     # U+2028/2029 are legal in JSON and in modern JS, but escape them for older parsers.
@@ -93,15 +91,38 @@ def _js(call: str, *args: object) -> bytes:
     return f"{call}({body});\n".encode()
 
 
-def _postings(ids: list[int]) -> list[int]:
-    out, prev = [], 0
-    for i in ids:
-        out.append(i - prev)
-        prev = i
-    return out
+class Postings:
+    """term -> ascending document numbers, compact: an int while a term has one document (most
+    identifier terms), an ``array('I')`` (4 bytes a number) after that."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, int | array[int]] = {}
+
+    def add(self, term: str, doc: int) -> None:
+        have = self.terms.get(term)
+        if have is None:
+            self.terms[term] = doc
+        elif isinstance(have, int):
+            self.terms[term] = array("I", (have, doc))
+        else:
+            have.append(doc)
+
+    def count(self, term: str) -> int:
+        have = self.terms[term]
+        return 1 if isinstance(have, int) else len(have)
+
+    def deltas(self, term: str) -> list[int]:
+        have = self.terms[term]
+        if isinstance(have, int):
+            return [have]
+        out, prev = [], 0
+        for i in have:
+            out.append(i - prev)
+            prev = i
+        return out
 
 
-def _split_leaves(terms: dict[str, list[int]]) -> dict[str, list[str]]:
+def _split_leaves(postings: Postings) -> dict[str, list[str]]:
     """prefix -> the terms in that leaf shard. Leaves are split until small or at max depth.
 
     A term exactly as long as a split prefix stays in a leaf named by that prefix; the client
@@ -109,10 +130,10 @@ def _split_leaves(terms: dict[str, list[int]]) -> dict[str, list[str]]:
     """
 
     def size(ts: Sequence[str]) -> int:
-        return sum(len(t) + 4 + 3 * len(terms[t]) for t in ts)
+        return sum(len(t) + 4 + 3 * postings.count(t) for t in ts)
 
     groups: dict[str, list[str]] = defaultdict(list)
-    for t in sorted(terms):
+    for t in sorted(postings.terms):
         groups[t[:1]].append(t)
     leaves: dict[str, list[str]] = {}
     work = sorted(groups.items())
@@ -134,38 +155,47 @@ def _split_leaves(terms: dict[str, list[int]]) -> dict[str, list[str]]:
     return leaves
 
 
+def _doc_row(s: RecordSummary) -> list[object]:
+    return [
+        s.suffix,
+        s.pith_number,
+        s.title[:TITLE_CHARS],
+        s.authors[:AUTHOR_CHARS],
+        s.arxiv_id,
+        s.version,
+        s.primary_cat,
+        s.submitted_at[:10],
+    ]
+
+
 def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
-    """All search files for ``records``, streamed (one shard in memory at a time per kind)."""
-    docs = order_docs(records)
-    postings: dict[str, list[int]] = defaultdict(list)
-    for n, s in enumerate(docs):
+    """All search files for ``records`` in one newest-first pass: document shards are written as
+    they fill; only the postings (about 4 bytes per term occurrence) stay in memory."""
+    postings = Postings()
+    rows: list[list[object]] = []
+    shard = 0
+    n = 0
+    for n, s in enumerate(newest_first(records), start=1):
+        doc = n - 1
         for term in doc_terms(s):
-            postings[term].append(n)
+            postings.add(term, doc)
+        rows.append(_doc_row(s))
+        if len(rows) == DOCS_PER_SHARD:
+            yield OutputFile(f"search/d/{shard}.js", _js("PithSearch.docs", shard, rows))
+            shard += 1
+            rows = []
+    if rows:
+        yield OutputFile(f"search/d/{shard}.js", _js("PithSearch.docs", shard, rows))
     leaves = _split_leaves(postings)
     manifest = {
         "format": FORMAT,
-        "docs": len(docs),
+        "docs": n,
         "docs_per_shard": DOCS_PER_SHARD,
         "leaves": sorted(leaves),
         "stop_words": STOP_WORDS,
     }
-    yield OutputFile("search/manifest.js", _js("PithSearch.manifest", manifest))
     for prefix in sorted(leaves):
-        data = {t: _postings(postings[t]) for t in leaves[prefix]}
+        data = {t: postings.deltas(t) for t in leaves[prefix]}
         yield OutputFile(f"search/t/{leaf_name(prefix)}.js", _js("PithSearch.terms", prefix, data))
-    for shard in range(0, -(-len(docs) // DOCS_PER_SHARD)):
-        chunk = docs[shard * DOCS_PER_SHARD : (shard + 1) * DOCS_PER_SHARD]
-        rows = [
-            [
-                s.suffix,
-                s.pith_number,
-                s.title[:TITLE_CHARS],
-                s.authors[:AUTHOR_CHARS],
-                s.arxiv_id,
-                s.version,
-                s.primary_cat,
-                s.submitted_at[:10],
-            ]
-            for s in chunk
-        ]
-        yield OutputFile(f"search/d/{shard}.js", _js("PithSearch.docs", shard, rows))
+    # last: a page that loads the manifest finds every shard it names already written
+    yield OutputFile("search/manifest.js", _js("PithSearch.manifest", manifest))

@@ -109,6 +109,12 @@ def test_every_record_is_listed_once_by_category_and_once_by_month(reader_sites:
                     if m:
                         seen.append(m.group(1))
             assert sorted(seen) == record_suffixes(site), (style, kind)
+    # paginated: the largest category of the 12-a-page site has several pages, each linked
+    pages = sorted((reader_sites["dirs"] / "browse/cat/cs.LG").rglob("index.html"))
+    assert len(pages) >= 3
+    first = (reader_sites["dirs"] / "browse/cat/cs.LG/index.html").read_text()
+    assert f'cs.LG/page/{len(pages)}/">{len(pages)}</a>' in first
+    assert re.search(r'rel="next" href="[./]*(?:browse/cat/cs\.LG/)?page/2/"', first)
     # three clicks from home: home -> browse -> listing page 1 -> (pager) -> record
     home_links = [u for _t, u in page_links(reader_sites["dirs"] / "index.html")]
     assert "browse/" in home_links
