@@ -56,6 +56,10 @@
       terms.push(s8.toLowerCase());
       return " ";
     });
+    q = q.replace(/\b([A-Z2-7]{8})[A-Z2-7]{18}\b/g, function (_, s8) {  // a bare SUFFIX
+      terms.push(s8.toLowerCase());
+      return " ";
+    });
     q = q.replace(/\b([0-9]{4}\.[0-9]{4,5})v[0-9]+\b/g, "$1");
     q = q.replace(/\b[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?\/([0-9]{7})(?:v[0-9]+)?\b/g, " $1 ");
     var m;

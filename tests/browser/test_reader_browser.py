@@ -91,6 +91,10 @@ def test_pages_search_and_resolve(
         f".endsWith('pith/{suffix}/{index}')"
     )
     assert page.locator("#search-results li").count() == 1
+    page.fill("#q-page", "zzzz")  # clear, then the bare SUFFIX
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length === 0")
+    page.fill("#q-page", suffix)
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length === 1")
     # clicking a result opens the record
     page.locator("#search-results li a.title").first.click()  # the only result
     page.wait_for_url(re.compile(rf"pith/{suffix}/"))

@@ -276,3 +276,11 @@ def test_serve_refuses_bad_input(tmp_path: Path) -> None:
         normalise_base_path("/a/../b/")
     with pytest.raises(UsageError, match=r"no index\.html"):
         serve_in_thread(tmp_path)
+
+
+def test_cli_refuses_bad_serve_dir_and_bad_cname(tmp_path: Path) -> None:
+    assert main(["serve", str(tmp_path), "-q"]) == 2  # no index.html: not a built site
+    assert main(["serve", str(_tree(tmp_path)), "--base-path", "/../x/", "-q"]) == 2
+    out = tmp_path / "built"
+    assert main(["build", "-o", str(out), "--cname", "https://bad/", "-q"]) == 2
+    assert not out.exists()
