@@ -254,9 +254,12 @@ class Fetcher:
             notes.extend(res[2])
         changed = any(u.response is not None for u in updates)
         # write the objects (synced) before the rows that name them
-        await asyncio.gather(
-            *(asyncio.to_thread(self._put, u) for u in updates if u.response and u.response.sha256)
-        )
+        pending = [u for u in updates if u.response and u.response.sha256]
+        if self.store.durable:  # fsync waits on the disk: let the event loop go on meanwhile
+            await asyncio.gather(*(asyncio.to_thread(self._put, u) for u in pending))
+        else:  # a plain write is faster than a hop to a thread
+            for u in pending:
+                self._put(u)
         now = utc_now()
         row = RecordRow(
             suffix, rec.pith_number, rec.canonical_sha256, rec.arxiv_id, kinds, self.opt.base_url, now
@@ -362,7 +365,7 @@ class Fetcher:
                 notes.append(
                     (
                         kind,
-                        f"rollback refused: the copy of {url} fetched at {resp.fetched_at} was not kept: "
+                        f"rollback refused: a newer copy of {url} was not kept: "
                         f"{reason}; the copy fetched at {current.fetched_at} is kept",
                         resp.fetched_at,
                     )

@@ -322,16 +322,21 @@ class Store:
         return RecordRow(row[0], row[1], row[2], row[3], tuple(k for k in row[4].split(",") if k), *row[5:])
 
     def complete(self, suffix: str, kinds: Sequence[str]) -> bool:
-        """True when the record and every endpoint kind asked for are in the store, with objects."""
+        """True when the record is in the store and every endpoint kind asked for was asked for
+        before: held (with its object), or known absent (404 upstream, or not listed by the
+        mirror it came from)."""
         row = self.record(suffix)
-        if row is None:
+        if row is None or not set(kinds) <= set(row.kinds):
             return False
         have = {c.kind: c for c in self.copies(suffix)}
+        record = have.get("record")
+        if record is None or record.sha256 is None:
+            return False
         for kind in ("record", *kinds):
             copy = have.get(kind)
-            if copy is None or (copy.sha256 is not None and not self.has_object(copy.sha256)):
+            if copy is not None and copy.sha256 is not None and not self.has_object(copy.sha256):
                 return False
-        return have["record"].sha256 is not None
+        return True
 
     def copies(self, suffix: str) -> list[StoredCopy]:
         rows = self.db.execute(

@@ -1,4 +1,4 @@
-"""Interrupt a fetch (SIGTERM, then SIGKILL at a random point) and run it again: it completes,
+"""Interrupt a fetch (Ctrl-C, SIGTERM, then SIGKILL at a random point) and run it again: it completes,
 asks for no record again that was complete, and the site equals one from an uninterrupted fetch."""
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ def run_interrupted_fetch(tmp_path: Path, key: synth.TestKey, n: int, seed: int)
     store = tmp_path / "store"
     with serve(tree) as server:
         cmd = _fetch_cmd(server, listing, store, keyring)
-        # SIGTERM part-way: a clean stop that keeps what was committed
-        rc = _interrupt(cmd, store, signal.SIGTERM, after=rng.randint(1, n // 4))
+        # Ctrl-C, then SIGTERM, part-way: clean stops that keep what was committed
+        rc = _interrupt(cmd, store, signal.SIGINT, after=rng.randint(1, n // 8))
         assert rc == 130, rc
-        # SIGKILL at a random point of the second run
+        rc = _interrupt(cmd, store, signal.SIGTERM, after=rng.randint(n // 8 + 1, n // 4))
+        assert rc == 130, rc
+        # SIGKILL at a random point of the third run
         rc = _interrupt(cmd, store, signal.SIGKILL, after=rng.randint(n // 4 + 1, 3 * n // 4))
         assert rc == -signal.SIGKILL, rc
         with Store.open(store, readonly=True) as s:

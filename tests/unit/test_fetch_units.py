@@ -139,8 +139,8 @@ def test_growth_rules() -> None:
 
 
 # -- the store ----------------------------------------------------------------------------------
-def _row(suffix: str = SUFFIX) -> RecordRow:
-    return RecordRow(suffix, f"pith:2026:{suffix}", "0" * 64, "2604.20237", ("graph",), "https://x", "t")
+def _row(kinds: tuple[str, ...] = ("graph",)) -> RecordRow:
+    return RecordRow(SUFFIX, f"pith:2026:{SUFFIX}", "0" * 64, "2604.20237", kinds, "https://x", "t")
 
 
 def _resp(url: str, sha: str | None, status: int = 200) -> NewResponse:
@@ -155,8 +155,9 @@ def test_store_objects_and_commit(tmp_path: Path) -> None:
         sha = store.put_object(b"abc")
         assert store.read_object(sha) == b"abc" and sha == hashlib.sha256(b"abc").hexdigest()
         assert not store.complete(SUFFIX, ("graph",))
-        store.commit_record(_row(), [CopyUpdate("record", "https://x/r", _resp("https://x/r", sha))])
-        assert not store.complete(SUFFIX, ("graph",))  # graph not recorded yet
+        store.commit_record(_row(()), [CopyUpdate("record", "https://x/r", _resp("https://x/r", sha))])
+        assert store.complete(SUFFIX, ())
+        assert not store.complete(SUFFIX, ("graph",))  # graph never asked for
         store.commit_record(
             _row(),
             [CopyUpdate("graph", "https://x/g", _resp("https://x/g", None, 404))],
