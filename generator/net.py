@@ -23,6 +23,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -235,6 +236,7 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.settings = s = settings or HttpSettings()
         self._sleep = sleep
@@ -255,6 +257,7 @@ class HttpClient:
                 "Accept-Encoding": "gzip, deflate",
             },
             transport=transport,
+            verify=verify,
             trust_env=True,
         )
 

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -165,8 +166,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
         self.tree = tree
         self.lock = threading.Lock()
         self.hits: Counter[str] = Counter()
@@ -205,15 +210,15 @@ def _bomb(size: int) -> bytes:
 
 
 class PithServer:
-    def __init__(self, tree: Tree) -> None:
-        self._srv = _Server(tree)
+    def __init__(self, tree: Tree, tls: ssl.SSLContext | None = None) -> None:
+        self._srv = _Server(tree, tls)
         self.tree = tree
         self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._srv.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._srv.scheme}://{host!s}:{port}"
 
     @property
     def hits(self) -> Counter[str]:
@@ -242,8 +247,8 @@ class PithServer:
 
 
 @contextmanager
-def serve(tree: Tree) -> Iterator[PithServer]:
-    server = PithServer(tree).start()
+def serve(tree: Tree, tls: ssl.SSLContext | None = None) -> Iterator[PithServer]:
+    server = PithServer(tree, tls).start()
     try:
         yield server
     finally:

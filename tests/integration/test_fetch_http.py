@@ -526,3 +526,34 @@ def test_warc_of_the_store(tmp_path: Path, server: PithServer, suffixes: list[st
     gz_headers = seen[server.url + gz_path][1]
     assert gz_headers.get_header("Content-Encoding") is None
     assert gz_headers.get_header("X-Archive-Orig-Content-Encoding") == "gzip"
+
+
+def test_https_redirect_to_http_is_refused(world: tuple[Tree, list[str]]) -> None:
+    """Over real TLS (a local CA from trustme): a redirect to http: is never followed."""
+    import ssl
+
+    import trustme
+
+    from generator.net import HttpClient
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    tree, suffixes = world
+    path = f"/pith/{suffixes[0]}.json"
+
+    async def get(url: str) -> bytes:
+        async with HttpClient(FAST, verify=client_ctx) as http:
+            return (await http.get(url)).body
+
+    with serve(Tree(files=dict(tree.files)), tls=server_ctx) as server:
+        assert server.url.startswith("https://")
+        assert asyncio.run(get(server.url + path)) == tree.files[path]
+        port = server.url.rsplit(":", 1)[1]
+        server.fault(path, f"redirect:http://127.0.0.1:{port}{path}")
+        with pytest.raises(ResponseError) as info:
+            asyncio.run(get(server.url + path))
+    assert info.value.code == "redirect_refused" and info.value.url == server.url + path
+    assert "http://127.0.0.1" in info.value.detail
