@@ -1,6 +1,6 @@
 """Benchmark (not a test): fetch N records from a loopback server, against a plain loop.
 
-    python benchmarks/fetch_bench.py [N] [--endpoints all|none] [--concurrency 8]
+    python benchmarks/fetch_bench.py [N] [--endpoints all|none] [--concurrency 8] [--latency MS]
 
 A pith.science-like tree of N records signed by a test key is served on 127.0.0.1 by a separate
 process (the threaded test server, tests/integration/pith_server.py). In the same run the script
@@ -42,11 +42,12 @@ from generator.synth import TestKey  # noqa: E402
 SEED = b"pith-mirror fetch benchmark"
 
 
-def _serve(n: int, ready: multiprocessing.Queue[object], stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+def _serve(n: int, latency: float, ready: multiprocessing.Queue[object], stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
     from tests.integration.pith_server import build_tree, serve
 
     tree, suffixes = build_tree(TestKey.from_seed(SEED), n)
     with serve(tree) as server:
+        server.configure(latency=latency)
         ready.put((server.url, suffixes, sorted(tree.files)))
         stop.wait()
 
@@ -84,12 +85,18 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=10_000, help="records (default 10,000)")
     parser.add_argument("--endpoints", default="all", help="endpoints per record: all or none (default all)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="milliseconds the server waits before each answer (default 0)",
+    )
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[object] = ctx.Queue()
     stop = ctx.Event()
-    proc = ctx.Process(target=_serve, args=(args.n, ready, stop), daemon=True)
+    proc = ctx.Process(target=_serve, args=(args.n, args.latency / 1000, ready, stop), daemon=True)
     proc.start()
     base, suffixes, paths = ready.get(timeout=600)  # type: ignore[misc]
     kinds = parse_kinds(args.endpoints)
@@ -107,7 +114,10 @@ def main() -> None:
         proc.join(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     n = args.n
-    print(f"{n} records, endpoints {args.endpoints}: {len(urls)} URLs, loopback server in its own process")
+    print(
+        f"{n} records, endpoints {args.endpoints}: {len(urls)} URLs, loopback server in its own process, "
+        f"{args.latency:g} ms added latency"
+    )
     print(f"{'':44}{'seconds':>10}{'records/s':>12}{'requests/s':>12}")
     rows = [
         ("plain sequential httpx loop (no checks)", plain, len(urls)),

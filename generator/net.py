@@ -336,7 +336,7 @@ class HttpClient:
         s = self.settings
         start_origin = origin(url)
         current = url
-        seen = {str(httpx.URL(url))}
+        seen: set[str] = set()  # filled on the first redirect
         for _hop in range(s.max_redirects + 1):
             self.requests += 1
             try:
@@ -397,6 +397,8 @@ class HttpClient:
                 url,
                 f"redirect to {target[:200]!r} leaves the origin {scheme}://{host}:{port}",
             )
+        if not seen:
+            seen.add(str(httpx.URL(url).copy_with(fragment=None)))
         norm = str(httpx.URL(target).copy_with(fragment=None))
         if norm in seen:
             raise ResponseError("redirect_loop", url, f"redirect back to {target[:200]!r}")

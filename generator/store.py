@@ -182,6 +182,7 @@ class Store:
         self.durable = durable
         self.readonly = readonly
         self._lock_fd: int | None = None
+        self._dirs: set[Path] = set()  # object directories known to exist
         db = root / DB_NAME
         if readonly:
             if not db.is_file():
@@ -267,7 +268,9 @@ class Store:
                     return sha
             except OSError:
                 pass  # unreadable: write it again
-        dest.parent.mkdir(exist_ok=True)
+        if dest.parent not in self._dirs:
+            dest.parent.mkdir(exist_ok=True)
+            self._dirs.add(dest.parent)
         tmp = dest.parent / f".tmp-{sha[2:18]}-{os.getpid()}-{id(data):x}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)

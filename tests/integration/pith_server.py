@@ -81,6 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
                     del srv.faults[parts.path]
                     fault = None
         body = srv.lookup(parts.path, parts.query)
+        if srv.latency:
+            time.sleep(srv.latency)  # a distant server (benchmarks)
         if fault is not None:
             self._fault(fault.mode, body)
             return
@@ -178,6 +180,7 @@ class _Server(ThreadingHTTPServer):
         self.agents: set[str] = set()
         self.faults: dict[str, Fault] = {}
         self.retry_after = 1
+        self.latency = 0.0
         self.drip_delay = 0.5
         self.bomb_size = 64 * 1024 * 1024
         self.stopping = threading.Event()
