@@ -72,6 +72,7 @@ def _sitemap_urls(ctx: SiteContext) -> Iterator[tuple[str, str | None]]:
 def feed_files(ctx: SiteContext) -> Iterator[OutputFile]:
     yield feeds.atom_feed(ctx.renderer, ctx.records, ctx.build_time)
     yield feeds.not_found_page(ctx.renderer)
+    yield feeds.robots_file(ctx.config.base_url)
     yield from feeds.cname_file(ctx.config.cname)
     if ctx.config.base_url:
         yield from feeds.sitemap_files(ctx.config.base_url, _sitemap_urls(ctx))

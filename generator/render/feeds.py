@@ -1,5 +1,5 @@
 """Feeds and crawler files: ``sitemap.xml`` (an index past 50,000 URLs), ``feed.xml`` (Atom),
-``404.html`` that works at any depth, and an optional ``CNAME``.
+``robots.txt``, ``404.html`` that works at any depth, and an optional ``CNAME``.
 
 Absolute URLs come only from ``--base-url``. Without it there is no sitemap (a sitemap must hold
 absolute URLs) and the feed's links are relative to ``feed.xml`` at the site root.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from generator import GENERATOR, paths
@@ -134,6 +135,18 @@ def not_found_page(renderer: Renderer) -> OutputFile:
 
     html = renderer.env.get_template("404.html").render(link=link, page_path="404.html")
     return OutputFile("404.html", html.encode())
+
+
+def robots_file(base_url: str | None) -> OutputFile:
+    """``robots.txt``: everything may be crawled except the index and alias shards (data for
+    scripts and programs, not pages); names the sitemap when there is one. Paths carry the base
+    URL's path, so they are right for a site served under a subpath too."""
+    prefix = urlsplit(base_url).path if base_url else "/"
+    lines = ["User-agent: *", "Allow: /"]
+    lines += [f"Disallow: {prefix}{p}" for p in ("search/t/", "search/d/", "resolve/arxiv/", "resolve/pith/")]
+    if base_url:
+        lines.append(f"Sitemap: {base_url}sitemap.xml")
+    return OutputFile("robots.txt", ("\n".join(lines) + "\n").encode())
 
 
 def cname_file(cname: str | None) -> Iterator[OutputFile]:

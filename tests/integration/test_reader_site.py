@@ -166,7 +166,10 @@ def test_feeds_and_crawler_files(reader_sites: dict[str, Path]) -> None:
     for suffix in record_suffixes(site):
         assert f"https://example.org/mirror/pith/{suffix}/" in locs
     assert "https://example.org/mirror/browse/" in locs
-    assert "Sitemap: https://example.org/mirror/sitemap.xml" in (site / "robots.txt").read_text()
+    robots = (site / "robots.txt").read_text()
+    assert "Sitemap: https://example.org/mirror/sitemap.xml" in robots
+    assert "Disallow: /mirror/search/t/" in robots and "Disallow: /mirror/resolve/pith/" in robots
+    assert "Disallow: /search/d/" in (reader_sites["files"] / "robots.txt").read_text()
     assert (site / "CNAME").read_text() == "mirror.example.org\n"
     assert (site / ".nojekyll").exists()
     not_found = (site / "404.html").read_text()
