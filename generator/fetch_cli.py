@@ -231,7 +231,7 @@ def run_fetch_command(
     for failure in report.failures:
         log.error("failed: %s", failure)
     log.info(
-        "fetched %d record(s) into %s: %d new or changed, %d unchanged, %d already complete, "
+        "fetch: %d record(s) into %s: %d new or changed, %d unchanged, %d already complete, "
         "%d failed, %d note(s); %d request(s), %d retried, %.2fs",
         report.asked,
         store_dir,

@@ -240,16 +240,25 @@ def test_broken_body_is_retried(
 
 @pytest.mark.parametrize("mode", ["reset", "truncate"])
 def test_broken_body_every_time(
-    tmp_path: Path, server: PithServer, suffixes: list[str], keyring: Keyring, mode: str
+    tmp_path: Path, server: PithServer, suffixes: list[str], keyring: Keyring, keyring_file: Path, mode: str
 ) -> None:
     path = f"/api/pith-number/{suffixes[0]}/events.json"
     server.fault(path, mode)
-    err = only_failure(fetch(tmp_path / "s", keyring, server.url, [suffixes[0]]))
+    err = only_failure(fetch(tmp_path / "s", keyring, server.url, suffixes[:2]))
     assert isinstance(err, TransportError) and err.code in ("truncated", "connect_failed")
     assert err.url == server.url + path
     assert server.hits[path] == 3
     # one bad endpoint: nothing of the record is kept, so the next run tries it whole
     assert_nothing_stored(tmp_path / "s", suffixes[0])
+    # and the site built from the store publishes only the other record
+    site = tmp_path / "site"
+    rc = main(
+        ["build", "--store", str(tmp_path / "s"), "-o", str(site), "--keyring", str(keyring_file), "-q"]
+    )
+    assert rc == 0
+    assert (site / f"pith/{suffixes[1]}.json").is_file()
+    assert not (site / f"pith/{suffixes[0]}.json").exists()
+    assert not (site / f"pith/{suffixes[0]}").exists()
 
 
 def test_content_length_shorter_than_body(
@@ -557,3 +566,17 @@ def test_https_redirect_to_http_is_refused(world: tuple[Tree, list[str]]) -> Non
             asyncio.run(get(server.url + path))
     assert info.value.code == "redirect_refused" and info.value.url == server.url + path
     assert "http://127.0.0.1" in info.value.detail
+
+
+def test_progress_line(
+    tmp_path: Path,
+    server: PithServer,
+    suffixes: list[str],
+    keyring_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--upstream", server.url, "--store", str(tmp_path / "s"), "--keyring", str(keyring_file)]
+    assert main(["fetch", *suffixes[:3], *args, "--rate", "0", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "fetch: " in err and "/3 (" in err and "/s" in err
+    assert "3 new or changed" in err

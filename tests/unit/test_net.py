@@ -219,3 +219,26 @@ def test_parse_retry_after() -> None:
 def test_settings_problems() -> None:
     assert HttpSettings().problems() == []
     assert len(HttpSettings(concurrency=0, rate=-1, total_timeout=0, retries=-1).problems()) == 4
+
+
+def test_connect_timeout_is_retried_then_named() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=req)
+
+    with pytest.raises(TransportError) as info:
+        get(handler)
+    assert info.value.code == "timeout" and "after 4 attempts" in info.value.detail
+
+
+def test_read_timeout_mid_body() -> None:
+    class Stalling(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield b'{"a": '
+            raise httpx.ReadTimeout("stalled")
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Stalling())
+
+    with pytest.raises(TransportError) as info:
+        get(handler)
+    assert info.value.code == "timeout" and "stalled" in info.value.detail
