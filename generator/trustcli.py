@@ -32,8 +32,8 @@ def add_commands(sub: Any, epilog: str) -> None:
     k = sub.add_parser(
         "keygen",
         help="make an Ed25519 key for signing a site's manifest",
-        description="Write a new Ed25519 private key to OUT (PKCS#8 PEM, mode 0600) and its public key "
-        "to OUT.pub (PEM); print the public key and its fingerprint. Never overwrites.",
+        description="Write a new Ed25519 private key to OUT (PKCS#8 PEM, mode 0600) and its public\n"
+        "key to OUT.pub (PEM); print the public key and its fingerprint. Never overwrites.",
         epilog=epilog,
         formatter_class=fmt,
     )
@@ -43,9 +43,9 @@ def add_commands(sub: Any, epilog: str) -> None:
     v = sub.add_parser(
         "verify-site",
         help="check a published mirror against its manifest, signature and keyring",
-        description="Check a mirror (folder, unpacked archive, or http(s) URL) trusting nothing in it: "
-        "every file matches the manifest and nothing unlisted is present, the manifest signature "
-        "verifies, every record copy re-verifies against the keyring, every record page shows its "
+        description="Check a mirror (folder, unpacked archive, or http(s) URL) trusting nothing in it:\n"
+        "every file matches the manifest and nothing unlisted is present, the manifest signature\n"
+        "verifies, every record copy re-verifies against the keyring, every record page shows its\n"
         "record's hash and pith number. Prints every problem with its code; exit 1 on any.",
         epilog=epilog,
         formatter_class=fmt,
@@ -76,10 +76,10 @@ def add_commands(sub: Any, epilog: str) -> None:
     a = sub.add_parser(
         "archive",
         help="write a built site as deterministic .tar.gz and .zip (and a WARC)",
-        description="Write SITE_DIR as OUT.tar.gz and OUT.zip: sorted entries, fixed times "
-        "(SOURCE_DATE_EPOCH, else 1980-01-01) and modes; the same tree gives the same bytes. "
-        "The tree must match its manifest. With --warc, also OUT.warc.gz of the upstream "
-        "responses kept by a downloading build.",
+        description="Write SITE_DIR as OUT.tar.gz and OUT.zip: sorted entries, fixed times\n"
+        "(SOURCE_DATE_EPOCH, else 1980-01-01) and modes; the same tree gives the same bytes.\n"
+        "The tree must match its manifest. With --warc, also OUT.warc.gz of the upstream\n"
+        "responses kept in a download store.",
         epilog=epilog,
         formatter_class=fmt,
     )
