@@ -18,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import html
+import multiprocessing
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from generator.errors import DownloadError, RecordError, ResponseError, SiteProblem, UsageError
@@ -49,6 +51,7 @@ from generator.strictjson import MAX_BYTES
 from generator.verify import verify_record
 
 RECORD_COPY_RE = re.compile(r"pith/([A-Z2-7]{26})\.json")
+RECORD_PAGE_RE = re.compile(r"pith/[A-Z2-7]{26}/index\.html")
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_AGE_DAYS = 30.0
 
@@ -247,30 +250,14 @@ class SiteReport:
         self.problems.append(SiteProblem(code, where, detail))
 
 
-class _PageFacts(HTMLParser):
-    """The <article data-pith-number data-canonical-sha256> attributes and the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.article: dict[str, str | None] | None = None
-        self.text: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "template"):
-            self._skip += 1
-        if tag == "article" and self.article is None:
-            found = dict(attrs)
-            if "data-pith-number" in found:
-                self.article = found
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "template") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.text.append(data)
+# A record page is read with a few patterns rather than a full HTML parser (a parser costs most
+# of the time of checking a large site): quoted attribute values may hold '>', and script, style,
+# template and comment contents are not visible text.
+_TAG = r"(?:[^<>\"']|\"[^\"]*\"|'[^']*')*"  # no bare '<' inside a tag: linear on hostile input
+_ARTICLE_RE = re.compile(r"<article\b(" + _TAG + r")>", re.I)
+_ATTR_RE = re.compile(r"([^\s=/>\"']+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>\"']+))?")
+_HIDDEN_OPEN_RE = re.compile(r"<!--|<(script|style|template)\b" + _TAG + r">", re.I)
+_ANY_TAG_RE = re.compile(r"</?[A-Za-z!?]" + _TAG + r">")
 
 
 @dataclass(frozen=True)
@@ -283,27 +270,54 @@ class PageFacts:
     problem: str | None
 
 
-def read_page_facts(html: bytes) -> PageFacts:
+def _attributes(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in _ATTR_RE.finditer(text):
+        value = m.group(2) or ""
+        if value[:1] in ("'", '"'):
+            value = value[1:-1]
+        out.setdefault(m.group(1).lower(), html.unescape(value))
+    return out
+
+
+def _strip_hidden(text: str) -> str:
+    """Remove comments and script/style/template contents in one forward pass (linear even
+    when they are never closed: an unclosed one hides the rest of the page, as in a browser)."""
+    out: list[str] = []
+    pos = 0
+    lower = text.lower()
+    while (m := _HIDDEN_OPEN_RE.search(text, pos)) is not None:
+        out.append(text[pos : m.start()])
+        closer = "-->" if m.group(1) is None else "</" + m.group(1).lower()
+        end = lower.find(closer, m.end())
+        if end < 0:
+            return " ".join(out)
+        pos = text.find(">", end) + 1 if closer != "-->" else end + 3
+        if pos == 0:
+            return " ".join(out)
+        out.append(" ")
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def read_page_facts(page: bytes) -> PageFacts:
     try:
-        text = html.decode("utf-8")
+        text = page.decode("utf-8")
     except UnicodeDecodeError:
         return PageFacts(None, None, "the page is not UTF-8")
-    parsed = _PageFacts()
-    # parse only as far as needed: the attributes and both values shown in the visible text
-    for start in range(0, len(text), 8192):
-        parsed.feed(text[start : start + 8192])
-        if parsed.article is not None:
-            want = [parsed.article.get("data-pith-number"), parsed.article.get("data-canonical-sha256")]
-            seen = "".join(parsed.text)
-            if all(v and v in seen for v in want):
-                break
-    else:
-        parsed.close()
-    if parsed.article is None:
+    article = next(
+        (
+            a
+            for a in map(_attributes, (m.group(1) for m in _ARTICLE_RE.finditer(text)))
+            if "data-pith-number" in a
+        ),
+        None,
+    )
+    if article is None:
         return PageFacts(None, None, "no <article data-pith-number> element")
-    pn = parsed.article.get("data-pith-number")
-    h = parsed.article.get("data-canonical-sha256")
-    visible = "".join(parsed.text)
+    pn = article.get("data-pith-number")
+    h = article.get("data-canonical-sha256")
+    visible = html.unescape(_ANY_TAG_RE.sub(" ", _strip_hidden(text)))
     for what, value in (("pith number", pn), ("hash", h)):
         if not value or value not in visible:
             return PageFacts(pn, h, f"the visible text does not show the {what} {str(value)[:80]!r}")
@@ -312,6 +326,8 @@ def read_page_facts(html: bytes) -> PageFacts:
 
 def compare_page(facts: PageFacts, pith_number: str, canonical_sha256: str) -> str | None:
     """None when the page shows the record's pith number and hash, else what is wrong."""
+    if facts.pith_number is None and facts.problem:
+        return facts.problem
     if facts.pith_number != pith_number:
         return f"data-pith-number is {str(facts.pith_number)[:80]!r}, the record's is {pith_number}"
     if facts.canonical_sha256 != canonical_sha256:
@@ -407,40 +423,107 @@ def _read_limit(entry: FileEntry) -> int:
     return entry.size
 
 
+@dataclass
+class _Partial:
+    """What checking some of the listed files found (merged in manifest order)."""
+
+    problems: list[SiteProblem] = field(default_factory=list)
+    files_checked: int = 0
+    records_checked: int = 0
+    verified: dict[str, tuple[str, str]] = field(default_factory=dict)  # SUFFIX -> (pith number, hash)
+    pages: dict[str, PageFacts] = field(default_factory=dict)  # small facts only, never the pages
+
+    def add(self, code: str, where: str, detail: str) -> None:
+        self.problems.append(SiteProblem(code, where, detail))
+
+
 def _iter_files(
-    source: SiteSource, manifest: Manifest, report: SiteReport
+    source: SiteSource, entries: Sequence[FileEntry], part: _Partial
 ) -> Iterator[tuple[FileEntry, bytes]]:
     """Each listed file that could be read, with its bytes; every mismatch is reported. Files that
     differ from the manifest are still yielded, so a changed record copy is also re-verified."""
-    by_path = {e.path: e for e in manifest.files}
-    limits = {e.path: _read_limit(e) for e in manifest.files}
-    for rel, data in source.read_many((e.path, limits[e.path]) for e in manifest.files):
+    by_path = {e.path: e for e in entries}
+    limits = {e.path: _read_limit(e) for e in entries}
+    for rel, data in source.read_many((e.path, limits[e.path]) for e in entries):
         entry = by_path[rel]
         limit = limits[rel]
         where = source.where(rel)
         if isinstance(data, TooLarge):
-            report.files_checked += 1
-            report.add("file_size_mismatch", where, f"{data}, the manifest says {entry.size}")
+            part.files_checked += 1
+            part.add("file_size_mismatch", where, f"{data}, the manifest says {entry.size}")
             continue
         if isinstance(data, Unreadable):
-            report.add("file_unreadable", where, str(data))
+            part.add("file_unreadable", where, str(data))
             continue
-        report.files_checked += 1
+        part.files_checked += 1
         if data is None:
-            report.add("file_missing", where, "listed in the manifest but absent")
+            part.add("file_missing", where, "listed in the manifest but absent")
             continue
         if len(data) != entry.size:
             more = "at least " if len(data) > limit else ""
-            report.add(
-                "file_size_mismatch", where, f"{more}{len(data)} bytes, the manifest says {entry.size}"
-            )
+            part.add("file_size_mismatch", where, f"{more}{len(data)} bytes, the manifest says {entry.size}")
             if len(data) <= limit:
                 yield entry, data
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest != entry.sha256:
-            report.add("file_hash_mismatch", where, f"SHA-256 {digest}, the manifest says {entry.sha256}")
+            part.add("file_hash_mismatch", where, f"SHA-256 {digest}, the manifest says {entry.sha256}")
         yield entry, data
+
+
+def _check_files(
+    source: SiteSource, entries: Sequence[FileEntry], keyring: Keyring, max_record_bytes: int
+) -> _Partial:
+    """Read and hash ``entries``; re-verify record copies; keep the facts record pages claim."""
+    part = _Partial()
+    for entry, data in _iter_files(source, entries, part):
+        m = RECORD_COPY_RE.fullmatch(entry.path)
+        if m:
+            suffix = m.group(1)
+            rwhere = source.where(entry.path)
+            part.records_checked += 1
+            try:
+                rec = verify_record(RawRecord(data, rwhere), keyring, max_bytes=max_record_bytes)
+            except RecordError as exc:
+                part.add(exc.code, exc.where, exc.detail)
+                continue
+            if rec.suffix != suffix:
+                part.add(
+                    "hash_mismatch", rwhere, f"the record's hash gives SUFFIX {rec.suffix}, not {suffix}"
+                )
+                continue
+            part.verified[suffix] = (rec.pith_number, rec.canonical_sha256)
+        elif RECORD_PAGE_RE.fullmatch(entry.path):
+            part.pages[entry.path] = read_page_facts(data)
+    return part
+
+
+_worker: dict[str, Any] = {}
+PARALLEL_ABOVE = 2000  # files; below this a pool costs more than it saves
+CHUNK_FILES = 1000
+
+
+def _init_worker(source: DirSource, keyring: Keyring, max_record_bytes: int) -> None:
+    _worker.update(source=source, keyring=keyring, max_record_bytes=max_record_bytes)
+
+
+def _check_chunk(entries: list[FileEntry]) -> _Partial:
+    return _check_files(_worker["source"], entries, _worker["keyring"], _worker["max_record_bytes"])
+
+
+def _check_all(
+    source: SiteSource, entries: Sequence[FileEntry], keyring: Keyring, max_record_bytes: int, jobs: int
+) -> Iterator[_Partial]:
+    """In manifest order; a folder with many files is checked by ``jobs`` worker processes."""
+    if jobs <= 1 or not isinstance(source, DirSource) or len(entries) <= PARALLEL_ABOVE:
+        yield _check_files(source, entries, keyring, max_record_bytes)
+        return
+    chunks = [list(entries[i : i + CHUNK_FILES]) for i in range(0, len(entries), CHUNK_FILES)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        jobs, mp_context=ctx, initializer=_init_worker, initargs=(source, keyring, max_record_bytes)
+    ) as pool:
+        yield from pool.map(_check_chunk, chunks)
 
 
 def verify_site(
@@ -451,6 +534,7 @@ def verify_site(
     max_age_days: float = DEFAULT_MAX_AGE_DAYS,
     now: datetime | None = None,
     max_record_bytes: int = MAX_BYTES,
+    jobs: int = 1,
 ) -> SiteReport:
     report = SiteReport()
     where = source.where(MANIFEST_PATH)
@@ -490,27 +574,14 @@ def verify_site(
         report.warnings.append("over HTTP a site cannot be listed: unlisted extra files were not looked for")
 
     # one pass over the files; only small facts are kept (memory does not grow with page size)
-    verified: dict[str, tuple[str, str]] = {}  # SUFFIX -> (pith number, hash)
+    verified: dict[str, tuple[str, str]] = {}
     pages: dict[str, PageFacts] = {}
-    for entry, data in _iter_files(source, manifest, report):
-        m = RECORD_COPY_RE.fullmatch(entry.path)
-        if m:
-            suffix = m.group(1)
-            rwhere = source.where(entry.path)
-            report.records_checked += 1
-            try:
-                rec = verify_record(RawRecord(data, rwhere), keyring, max_bytes=max_record_bytes)
-            except RecordError as exc:
-                report.add(exc.code, exc.where, exc.detail)
-                continue
-            if rec.suffix != suffix:
-                report.add(
-                    "hash_mismatch", rwhere, f"the record's hash gives SUFFIX {rec.suffix}, not {suffix}"
-                )
-                continue
-            verified[suffix] = (rec.pith_number, rec.canonical_sha256)
-        elif entry.path.startswith("pith/") and entry.path.endswith("/index.html"):
-            pages[entry.path] = read_page_facts(data)
+    for part in _check_all(source, manifest.files, keyring, max_record_bytes, jobs):
+        report.problems.extend(part.problems)
+        report.files_checked += part.files_checked
+        report.records_checked += part.records_checked
+        verified.update(part.verified)
+        pages.update(part.pages)
     for suffix, (pn, h) in sorted(verified.items()):
         page_rel = f"pith/{suffix}/index.html"
         if page_rel not in listed:

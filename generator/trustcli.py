@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,14 @@ def add_commands(sub: Any, epilog: str) -> None:
         metavar="DAYS",
         help=f"warn when the mirror was built more than DAYS ago (default: {DEFAULT_MAX_AGE_DAYS:g})",
     )
+    v.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes for a folder (default: number of cores, at most 8)",
+    )
     _logging_flags(v)
 
     a = sub.add_parser(
@@ -124,11 +133,14 @@ def run(args: argparse.Namespace) -> int:
 def _verify_site(args: argparse.Namespace) -> int:
     if args.max_age is not None and args.max_age < 0:
         raise UsageError("--max-age must be 0 or more")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (auto) or more")
+    jobs = args.jobs or max(1, min(os.cpu_count() or 1, 8))
     key = load_public_key(args.key) if args.key else None
     keyring = load_keyring(args.keyring or ())
     source = open_source(args.target)
     try:
-        report = verify_site(source, keyring, key=key, max_age_days=args.max_age)
+        report = verify_site(source, keyring, key=key, max_age_days=args.max_age, jobs=jobs)
     finally:
         source.close()
     for warning in report.warnings:

@@ -185,3 +185,41 @@ def test_record_footer_shows_the_record_provenance(origin: str, linked: bool) ->
     assert "pith-v1-2026-05" in footer
     assert (f'href="{origin}"' in footer) is linked
     assert "javascript:" not in footer.split("<code>")[0]
+
+
+PN = "pith:2026:75T7H6BVKLX2X7KPYCGRY4USAC"
+H = "ff67f3f83552efabfd4fc08d1c729200851a441688b80aa5cd932bb6e8a70dbc"
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        (
+            f'<article title="a>b" data-pith-number="{PN}" data-canonical-sha256="{H}"><p>{PN}</p><i>{H}</i>',
+            None,
+        ),
+        (f"<ARTICLE data-pith-number='{PN}' data-canonical-sha256={H}><p>{PN} {H}</p>", None),
+        (f'<article data-pith-number="{PN}" data-canonical-sha256="{H}"><p>{PN}</p><!-- {H} -->', "hash"),
+        (f'<article data-pith-number="{PN}" data-canonical-sha256="{H}"><script>"{PN} {H}"</script>', "pith"),
+        (f'<article data-pith-number="{PN}" data-canonical-sha256="{H}"><p>{PN}</p><style>{H}', "hash"),
+        (f'<article data-pith-number="{PN}" data-canonical-sha256="{H}"><p title="{H}">{PN}</p>', "hash"),
+        (f"<main><p>{PN} {H}</p></main>", "no <article"),
+        (
+            f'<article data-pith-number="{PN}" data-canonical-sha256="{H.upper()}"><p>{PN} {H}</p>',
+            "data-canonical",
+        ),
+    ],
+)
+def test_record_page_facts(page: str, problem: str | None) -> None:
+    from generator.sitecheck import check_record_page
+
+    found = check_record_page(page.encode(), PN, H)
+    assert (found is None) if problem is None else (found is not None and problem in found), found
+
+
+@pytest.mark.timeout(10)
+def test_record_page_facts_are_linear_on_hostile_pages() -> None:
+    from generator.sitecheck import read_page_facts
+
+    for page in ("<article " * 200_000, "<script " * 200_000, "<!--" * 200_000, '<a "' + "<a " * 200_000):
+        assert read_page_facts(page.encode()).problem is not None
