@@ -458,3 +458,30 @@ def test_fetch_build_sign_archive_with_warc(tmp_path: Path, test_key: synthmod.T
         tar.extractall(dest, filter="data")
     rc, codes = _verify(dest / "m", keyring, tmp_path / "op.key.pub")
     assert (rc, codes) == (0, [])
+
+
+def test_parallel_check_finds_the_same_problems(
+    signed_build: dict[str, Path], unpacked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import sitecheck
+
+    _flip_byte(unpacked / "index.html")
+    (unpacked / "robots.txt").unlink()
+    copy = unpacked / "pith" / f"{SEED_SUFFIX}.json"
+    copy.write_bytes(copy.read_bytes().replace(b'"canonical_sha256":"ff', b'"canonical_sha256":"00', 1))
+    keyring = load_keyring([signed_build["keyring"]])
+    serial = verify_site(DirSource(unpacked), keyring, now=LATER, jobs=1)
+    monkeypatch.setattr(sitecheck, "PARALLEL_ABOVE", 0)
+    monkeypatch.setattr(sitecheck, "CHUNK_FILES", 3)
+    parallel = verify_site(DirSource(unpacked), keyring, now=LATER, jobs=2)
+    assert [str(p) for p in parallel.problems] == [str(p) for p in serial.problems]
+    assert sorted(p.code for p in serial.problems) == [
+        "file_hash_mismatch",
+        "file_hash_mismatch",
+        "file_missing",
+        "hash_mismatch",
+    ]
+    assert (parallel.files_checked, parallel.records_checked) == (
+        serial.files_checked,
+        serial.records_checked,
+    )
