@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -135,10 +136,16 @@ class _RssSampler(threading.Thread):
         self.join()
 
 
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 @dataclass
 class BuildRun:
     label: str
     seconds: float
+    cpu_seconds: float
     stage_times: dict[str, float]
     peak_main_mib: float
     peak_sum_mib: float
@@ -155,7 +162,8 @@ from generator.config import Config
 args = json.loads(sys.argv[1])
 logging.basicConfig(level=logging.WARNING)
 cfg = Config(sources=(Path(args["src"]),), output=Path(args["out"]), keyring_files=(Path(args["keyring"]),),
-             jobs=args["jobs"], source_date_epoch=1767225600, incremental=args["incremental"])
+             jobs=args["jobs"], source_date_epoch=1767225600, incremental=args["incremental"],
+             paper_pages=args["paper_pages"])
 t = time.monotonic()
 rep = run_build(cfg, progress=False)
 print(json.dumps({"seconds": time.monotonic() - t, "stages": rep.stage_times,
@@ -164,15 +172,26 @@ print(json.dumps({"seconds": time.monotonic() - t, "stages": rep.stage_times,
 """
 
 
+PAPER_PAGES = True
+
+
 def run_child_build(
     label: str, src: Path, out: Path, keyring: Path, jobs: int, *, incremental: bool
 ) -> BuildRun:
     arg = json.dumps(
-        {"src": str(src), "out": str(out), "keyring": str(keyring), "jobs": jobs, "incremental": incremental}
+        {
+            "src": str(src),
+            "out": str(out),
+            "keyring": str(keyring),
+            "jobs": jobs,
+            "incremental": incremental,
+            "paper_pages": PAPER_PAGES,
+        }
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.monotonic()
+    cpu0 = _cpu(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -181,12 +200,14 @@ def run_child_build(
     stdout, stderr = proc.communicate()
     sampler.stop()
     wall = time.monotonic() - t0
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{label}: build failed ({proc.returncode}):\n{stderr.decode(errors='replace')}")
     data = json.loads(stdout.decode().strip().splitlines()[-1])
     return BuildRun(
         label=label,
         seconds=wall,
+        cpu_seconds=cpu,
         stage_times=data["stages"],
         peak_main_mib=sampler.peak_main_kib / 1024,
         peak_sum_mib=sampler.peak_sum_kib / 1024,
@@ -261,14 +282,17 @@ def tree_files(root: Path) -> tuple[list[tuple[str, int]], int]:
     return files, dirs
 
 
-def run_floor(src: Path, keyring: Path, files: list[tuple[str, int]], n: int, root: Path, jobs: int) -> float:
-    """Seconds for the floor work on ``jobs`` processes (the same chunking as the build)."""
+def run_floor(
+    src: Path, keyring: Path, files: list[tuple[str, int]], n: int, root: Path, jobs: int
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the floor work on ``jobs`` processes."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     chunks = -(-n // CHUNK)
     per = -(-len(files) // max(chunks, 1))
     t0 = time.monotonic()
+    cpu0 = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
     work = ((lines, files[i * per : (i + 1) * per]) for i, lines in enumerate(_read_lines(src, CHUNK)))
     if jobs > 1:
         with ProcessPoolExecutor(jobs, initializer=_floor_init, initargs=(str(keyring), str(root))) as pool:
@@ -277,10 +301,11 @@ def run_floor(src: Path, keyring: Path, files: list[tuple[str, int]], n: int, ro
         _floor_init(str(keyring), str(root))
         done = sum(_floor_chunk(w) for w in work)
     seconds = time.monotonic() - t0
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu0
     if done != n:
         raise RuntimeError(f"floor processed {done} records, expected {n}")
     shutil.rmtree(root)
-    return seconds
+    return seconds, cpu
 
 
 # -- the whole run --------------------------------------------------------------------------
@@ -312,7 +337,8 @@ def run_bench(
     total_bytes = sum(s for _, s in files)
     _say(f"full build, {jobs} core(s): {full.seconds:.2f}s ({_fmt_stages(full.stage_times)})")
     _say(
-        f"  {n / full.seconds:,.0f} records/s; peak RSS {full.peak_main_mib:.0f} MiB main process, "
+        f"  {n / full.seconds:,.0f} records/s; {full.cpu_seconds / full.seconds:.2f} cores busy on average; "
+        f"peak RSS {full.peak_main_mib:.0f} MiB main process, "
         f"{full.peak_sum_mib:.0f} MiB all build processes"
     )
     _say(
@@ -336,9 +362,19 @@ def run_bench(
         tree_sha256=tree_sha,
     )
 
-    floor = run_floor(src, keyring, files, n, work / "floor", jobs)
-    results.update(floor_seconds=floor, build_over_floor=full.seconds / floor)
-    _say(f"floor, {jobs} core(s): {floor:.2f}s; build/floor {full.seconds / floor:.2f}")
+    floor, floor_cpu = run_floor(src, keyring, files, n, work / "floor", jobs)
+    results.update(
+        full_cpu_seconds=full.cpu_seconds,
+        floor_seconds=floor,
+        floor_cpu_seconds=floor_cpu,
+        build_over_floor=full.seconds / floor,
+        build_over_floor_cpu=full.cpu_seconds / floor_cpu,
+    )
+    _say(
+        f"floor, {jobs} core(s): {floor:.2f}s; build/floor {full.seconds / floor:.2f} wall, "
+        f"{full.cpu_seconds / floor_cpu:.2f} CPU time (build {full.cpu_seconds:.1f} CPU-s, "
+        f"floor {floor_cpu:.1f} CPU-s)"
+    )
 
     if single and jobs > 1:
         site1 = work / f"site1-{n}"
@@ -346,7 +382,7 @@ def run_bench(
         one = run_child_build("full build, 1 core", src, site1, keyring, 1, incremental=True)
         shutil.rmtree(site1, ignore_errors=True)
         (work / f".{site1.name}.state.sqlite").unlink(missing_ok=True)
-        floor1 = run_floor(src, keyring, files, n, work / "floor", 1)
+        floor1, _cpu1 = run_floor(src, keyring, files, n, work / "floor", 1)
         results.update(
             one_core_seconds=one.seconds,
             speedup=one.seconds / full.seconds,
@@ -423,10 +459,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-incremental", dest="incremental", action="store_false", help="skip the incremental rebuilds"
     )
     p.add_argument("--keep", action="store_true", help="keep the built site")
+    p.add_argument(
+        "--paper-pages",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build with /paper/SHORT8/ redirect pages (default: yes, as pith-mirror build)",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    global PAPER_PAGES
+    PAPER_PAGES = args.paper_pages
     if args.n < 1 or args.jobs < 1:
         print("bench: N and --jobs must be positive", file=sys.stderr)
         return 2

@@ -609,6 +609,8 @@ def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:
 
 def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
     """A short number shared by several records gets a page that lists them all."""
+    if not ctx.config.paper_pages:
+        return
     if isinstance(ctx.records, SummaryStore):
         groups: Iterable[tuple[str, list[RecordSummary]]] = ctx.records.by_short8()
     else:

@@ -151,6 +151,13 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DOMAIN",
         help="custom domain for GitHub Pages, written to a CNAME file (e.g. mirror.example.org)",
     )
+    b.add_argument(
+        "--paper-pages",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write /paper/SHORT8/ redirect pages (default: yes; each costs a file and a "
+        "directory per record)",
+    )
     _add_common(b)
 
     v = sub.add_parser(
@@ -288,6 +295,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
             if problem:
                 raise UsageError(f"--cname: {problem}")
             changes["cname"] = args.cname
+        changes["paper_pages"] = args.paper_pages
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     return cfg.with_overrides(**changes)

@@ -40,6 +40,7 @@ class Config:
     sign_key: Path | None = None  # operator's Ed25519 key that signs the site manifest
     incremental: bool = False
     cname: str | None = None  # custom domain written to CNAME (GitHub Pages)
+    paper_pages: bool = True  # /paper/{SHORT8}/ redirect pages (two inodes per record)
     content_dir: Path = field(default_factory=lambda: package_data_dir("content"))
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
@@ -72,6 +73,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "incremental": bool,
     "store": str,
     "cname": str,
+    "paper_pages": bool,
 }
 
 
@@ -150,6 +152,7 @@ def load_config(path: Path | None) -> Config:
             "page_size",
             "max_record_bytes",
             "incremental",
+            "paper_pages",
         ):
             if key in section:
                 changes[key] = section[key]

@@ -14,6 +14,13 @@ import jinja2
 
 
 class Environment(jinja2.Environment):
+    """Also: templates are not re-checked on disk for every page (``auto_reload`` off); a build
+    reads each template once."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("auto_reload", False)
+        super().__init__(**options)
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
             try:

@@ -150,7 +150,8 @@ class Renderer:
         view = record_view(rec)
         page_path = paths.record_page(suffix)
         files.append(self.page("record.html", page_path, r=view, copies=copies, og=og_view))
-        files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
+        if self.config.paper_pages:
+            files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
         files.append(
             self.page(
                 "paper.html",

@@ -277,3 +277,14 @@ def test_output_independent_of_environment(setup: tuple[Inputs, Path, Config]) -
         modes = {m for kind, _d, m in snapshot(out).values() if kind == "file"}
         assert modes == {0o644}
     assert trees[0] == trees[1]
+
+
+def test_without_paper_pages(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    inputs.add(5)
+    cfg = Config(**{**cfg.__dict__, "paper_pages": False})
+    build(cfg)
+    tree = snapshot(cfg.output)
+    assert not any(rel.startswith("paper/") or rel == "paper" for rel in tree)
+    assert len([rel for rel in tree if rel.startswith("pith/") and rel.endswith(".json")]) == 5
+    assert tree == clean_tree(cfg, tmp / "clean")
