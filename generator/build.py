@@ -46,6 +46,7 @@ from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
 from generator.reader_site import READER_STEPS
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
+from generator.shard import outside_shard
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
@@ -77,6 +78,7 @@ class BuildReport:
     files_written: int = 0
     # incremental builds: counts of inputs, records carried unchanged and records rebuilt
     incremental: dict[str, Any] = field(default_factory=dict)
+    outside_shard: int = 0  # inputs left to other shards (--suffix-prefix)
 
     @property
     def skipped(self) -> int:
@@ -94,7 +96,7 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["max_bytes"] = config.max_record_bytes
 
 
-# (input position, summary, error, files written as (path, sha256, size))
+# (input position, summary, error, files as (path, sha256, size, written now))
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
     """A pool worker ends with the build that forked it, and does not keep its lock."""
     close_inherited_locks()
@@ -106,7 +108,7 @@ def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Pa
     _init_worker(config, keyring, staging)
 
 
-Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...]]
+Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int, bool], ...]]
 
 
 def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
@@ -121,11 +123,11 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
             out.append((seq, None, exc, ()))
             continue
         files, summary = renderer.render_record(rec)
-        written: list[tuple[str, str, int]] = []
+        written: list[tuple[str, str, int, bool]] = []
         if staging is not None:
             for f in files:
-                if write_file(staging, f.dest_path, f.data):
-                    written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
+                new = write_file(staging, f.dest_path, f.data)
+                written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data), new))
         out.append((seq, summary, None, tuple(written)))
     return out
 
@@ -385,6 +387,9 @@ def _run_build(
                 key = input_key(raw) if incremental else ""
                 if key:
                     key_digest.update(bytes.fromhex(key))
+                if outside_shard(raw.data, config.suffix_prefixes):
+                    report.outside_shard += 1
+                    continue
                 batch.append((seq, raw, key))
                 if len(batch) >= 256:
                     yield from flush()
@@ -404,16 +409,21 @@ def _run_build(
                     elif summary is not None:
                         key = keys.pop(seq, "")
                         add_pending(db, seq, summary, key)
-                        for rel, sha, size in written:
-                            hashes.record(rel, sha, size, key)
+                        for rel, sha, size, new in written:
+                            if new:
+                                hashes.record(rel, sha, size)
+                            if key:
+                                hashes.own(key, rel)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
             if counts["carried"]:
                 assert old is not None and output is not None and staging is not None
                 carry_records(db, old, output, staging, hashes)
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
+            ts = time.monotonic()
             settled = settle(db, config.strict)
             store.invalidate()
+            report.stage_times["settle"] = time.monotonic() - ts
             failures = report.failures + settled.failures
             report.failures = failures
             report.published = store
@@ -425,6 +435,8 @@ def _run_build(
                 report.stage_times["verify+render"],
                 f" ({counts['carried']} carried unchanged)" if counts["carried"] else "",
             )
+            if report.outside_shard:
+                log.info("%d input(s) belong to other shards (--suffix-prefix)", report.outside_shard)
             if staging is None:
                 return report
             if failures and not config.skip_invalid:
@@ -480,9 +492,11 @@ def _run_build(
             log.info(
                 "re-verify output: %d record copies in %.2fs", checked, report.stage_times["re-verify output"]
             )
+            tf = time.monotonic()
             for step in FINAL_STEPS:
                 for f in step(ctx):
                     emit(f)
+            report.stage_times["final steps"] = time.monotonic() - tf
             assert staged is not None
             t3 = time.monotonic()
             report.files_written = len(hashes)

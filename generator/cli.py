@@ -16,6 +16,7 @@ from generator.build import BuildReport, run_build
 from generator.config import Config, check_base_url, check_cname, load_config
 from generator.errors import BuildFailedError, GeneratorError, SiteCheckError, UsageError
 from generator.fetch_cli import add_fetch_parser, run_fetch_command
+from generator.shard import check_prefixes
 from generator.signing import load_signing_key
 from generator.trustcli import COMMANDS as TRUST_COMMANDS
 from generator.trustcli import add_commands as add_trust_commands
@@ -69,6 +70,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="worker processes (default: number of cores, at most 8)",
+    )
+    p.add_argument(
+        "--suffix-prefix",
+        action="append",
+        metavar="PREFIX",
+        help="build one shard: only records whose SUFFIX starts with PREFIX (repeatable; "
+        "see README, 'Past one machine')",
     )
     p.add_argument(
         "--max-record-bytes",
@@ -296,6 +304,11 @@ def _config_from_args(args: argparse.Namespace) -> Config:
                 raise UsageError(f"--cname: {problem}")
             changes["cname"] = args.cname
         changes["paper_pages"] = args.paper_pages
+    if args.suffix_prefix:
+        problem = check_prefixes(tuple(args.suffix_prefix))
+        if problem:
+            raise UsageError(f"--suffix-prefix: {problem}")
+        changes["suffix_prefixes"] = tuple(args.suffix_prefix)
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     return cfg.with_overrides(**changes)

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.errors import ConfigError
+from generator.shard import check_prefixes
 
 CONFIG_NAME = "pith-mirror.toml"
 
@@ -41,6 +42,7 @@ class Config:
     incremental: bool = False
     cname: str | None = None  # custom domain written to CNAME (GitHub Pages)
     paper_pages: bool = True  # /paper/{SHORT8}/ redirect pages (two inodes per record)
+    suffix_prefixes: tuple[str, ...] = ()  # a shard: only records whose SUFFIX starts so
     content_dir: Path = field(default_factory=lambda: package_data_dir("content"))
     templates_dir: Path = field(default_factory=lambda: package_data_dir("templates"))
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
@@ -74,6 +76,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "store": str,
     "cname": str,
     "paper_pages": bool,
+    "suffix_prefixes": list,
 }
 
 
@@ -168,6 +171,16 @@ def load_config(path: Path | None) -> Config:
             changes["cname"] = section["cname"]
         if "upstream" in section and check_base_url(section["upstream"]):
             problems.append(f"upstream must be an absolute http(s) URL, got {section['upstream']!r}")
+        if "suffix_prefixes" in section:
+            prefixes = section["suffix_prefixes"]
+            problem = (
+                check_prefixes(tuple(prefixes))
+                if all(isinstance(p, str) for p in prefixes)
+                else "suffix_prefixes: must be a list of strings"
+            )
+            if problem:
+                problems.append(problem)
+            changes["suffix_prefixes"] = tuple(prefixes)
         if "link_style" in section:
             if section["link_style"] not in ("directory", "file"):
                 problems.append("link_style must be 'directory' or 'file'")

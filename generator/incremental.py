@@ -49,7 +49,7 @@ from generator.write import STAGING_TAG, StagedSite, _fsync_dir, _renameat2_exch
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "1"
+STATE_VERSION = "3"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SKELETON_TAG = ".skeleton"
@@ -366,10 +366,12 @@ def carry_records(
             "s.submitted_at, s.signed_key, 1, s.data FROM carried c JOIN old.summaries s USING (input_key)"
         )
         db.execute(
-            "INSERT OR IGNORE INTO files SELECT f.rel, f.sha256, f.size, f.input_key "
-            "FROM old.files f JOIN carried c USING (input_key)"
+            "INSERT OR IGNORE INTO owners SELECT o.* FROM old.owners o JOIN carried c USING (input_key)"
         )
-        rows = db.execute("SELECT f.rel, f.size FROM old.files f JOIN carried c USING (input_key)").fetchall()
+        rows = db.execute(
+            "SELECT f.rel, f.sha256, f.size FROM old.files f WHERE f.rel IN "
+            "(SELECT o.rel FROM old.owners o JOIN carried c USING (input_key))"
+        ).fetchall()
         db.execute("COMMIT")
     finally:
         db.execute("DETACH DATABASE old")
@@ -377,9 +379,11 @@ def carry_records(
     live_fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
     stage_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for rel, size in rows:
+        for rel, sha, size in rows:
             try:
                 os.link(rel, rel, src_dir_fd=live_fd, dst_dir_fd=stage_fd, follow_symlinks=False)
+            except FileExistsError:
+                continue  # also an output of a record rebuilt now, which wrote it afresh
             except FileNotFoundError:
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -389,7 +393,7 @@ def carry_records(
             st = os.stat(rel, dir_fd=stage_fd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 2:
                 raise StaleStateError(f"{rel} in the live site is not the file the build state recorded")
-            hashes.record_dirs(rel)
+            hashes.record(rel, sha, size)
     finally:
         os.close(live_fd)
         os.close(stage_fd)

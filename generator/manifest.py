@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,9 @@ from generator import GENERATOR
 from generator.errors import JsonError, OutputError
 from generator.render.site import OutputFile
 from generator.signing import PublicKey, load_signing_key
+from generator.streamed import StreamedFile
 from generator.strictjson import loads_object
+from generator.summaries import FileHashes
 
 if TYPE_CHECKING:
     from generator.build import SiteContext
@@ -126,7 +128,35 @@ def make_manifest(
     keyring: list[dict[str, str | None]],
     operator_key: PublicKey | None,
 ) -> bytes:
-    doc: dict[str, Any] = {
+    doc = _manifest_doc(
+        root_hash(entries),
+        len(entries),
+        sum(e.size for e in entries),
+        build_time=build_time,
+        build_time_basis=build_time_basis,
+        upstream=upstream,
+        base_url=base_url,
+        record_count=record_count,
+        keyring=keyring,
+        operator_key=operator_key,
+    )
+    return dump_manifest(doc, entries)
+
+
+def _manifest_doc(
+    root: str,
+    file_count: int,
+    total_bytes: int,
+    *,
+    build_time: str,
+    build_time_basis: str,
+    upstream: str,
+    base_url: str | None,
+    record_count: int,
+    keyring: list[dict[str, str | None]],
+    operator_key: PublicKey | None,
+) -> dict[str, Any]:
+    return {
         "manifest_type": MANIFEST_TYPE,
         "manifest_version": MANIFEST_VERSION,
         "generator": GENERATOR,
@@ -157,22 +187,50 @@ def make_manifest(
             }
         ),
         "unlisted": ["/" + p for p in UNLISTED],
-        "root_hash": {"algorithm": "sha256", "rule": ROOT_HASH_RULE, "value": root_hash(entries)},
-        "file_count": len(entries),
-        "total_bytes": sum(e.size for e in entries),
+        "root_hash": {"algorithm": "sha256", "rule": ROOT_HASH_RULE, "value": root},
+        "file_count": file_count,
+        "total_bytes": total_bytes,
     }
-    return dump_manifest(doc, entries)
+
+
+def _entry_line(e: FileEntry) -> str:
+    return json.dumps(
+        {"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -> Iterator[bytes]:
+    """``make_manifest``'s bytes as a stream, in constant memory. ``entries()`` is called twice
+    and must yield the same entries, sorted by ``path_key``, each time."""
+    h = hashlib.sha256()
+    count = total = 0
+    for e in entries():
+        h.update(f"{e.sha256} {e.size} {e.path}\n".encode("utf-8", "surrogateescape"))
+        count += 1
+        total += e.size
+    head = json.dumps(
+        _manifest_doc(h.hexdigest(), count, total, **fields), sort_keys=True, indent=1, ensure_ascii=False
+    )
+    if count == 0:
+        yield f'{head[:-2]},\n "files": []\n}}\n'.encode()
+        return
+    yield f'{head[:-2]},\n "files": [\n'.encode()
+    buf: list[str] = []
+    sep = ""
+    for e in entries():
+        buf.append(sep + _entry_line(e))
+        sep = ",\n"
+        if len(buf) >= 4096:
+            yield "".join(buf).encode("utf-8", "surrogateescape")
+            buf = []
+    buf.append("\n ]\n}\n")
+    yield "".join(buf).encode("utf-8", "surrogateescape")
 
 
 def dump_manifest(doc: dict[str, Any], entries: list[FileEntry]) -> bytes:
     """Keys sorted, one-space indent, then ``files`` last with one file per line (compact)."""
     head = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False)
-    lines = ",\n".join(
-        json.dumps(
-            {"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False, separators=(",", ":")
-        )
-        for e in entries
-    )
+    lines = ",\n".join(_entry_line(e) for e in entries)
     body = f'{head[:-2]},\n "files": [\n{lines}\n ]\n}}\n' if entries else f'{head[:-2]},\n "files": []\n}}\n'
     return body.encode("utf-8")
 
@@ -252,24 +310,40 @@ def _safe_listed_path(path: str) -> bool:
 
 
 # -- the build step -------------------------------------------------------------------------
-def manifest_files(ctx: SiteContext) -> Iterable[OutputFile]:
-    """FINAL step (keep it last): hash the finished staging tree, write and maybe sign the manifest."""
+def manifest_files(ctx: SiteContext) -> Iterable[OutputFile | StreamedFile]:
+    """FINAL step (keep it last): hash the finished staging tree, write and maybe sign the manifest.
+
+    When the build recorded every file it put in the staging tree with its SHA-256
+    (``ctx.known_hashes`` is the build's ``FileHashes``), the manifest is streamed from that
+    record in constant memory instead of walking and re-reading the tree."""
     key = load_signing_key(ctx.config.sign_key) if ctx.config.sign_key is not None else None
-    entries = scan_site(ctx.staging, getattr(ctx.known_hashes, "sized", None))
-    data = make_manifest(
-        entries,
-        build_time=ctx.build_time,
-        build_time_basis=(
+    fields: dict[str, Any] = {
+        "build_time": ctx.build_time,
+        "build_time_basis": (
             "SOURCE_DATE_EPOCH"
             if ctx.config.source_date_epoch is not None
             else "newest receipt signing time among the published records"
         ),
-        upstream=ctx.config.upstream,
-        base_url=ctx.config.base_url,
-        record_count=len(ctx.records),
-        keyring=ctx.keyring.describe(),
-        operator_key=key.public if key is not None else None,
-    )
+        "upstream": ctx.config.upstream,
+        "base_url": ctx.config.base_url,
+        "record_count": len(ctx.records),
+        "keyring": ctx.keyring.describe(),
+        "operator_key": key.public if key is not None else None,
+    }
+    known = ctx.known_hashes
+    if isinstance(known, FileHashes):
+
+        def entries() -> Iterator[FileEntry]:
+            for rel, sha, size in known.items_sized():
+                if rel not in UNLISTED:
+                    yield FileEntry(rel, size, sha)
+
+        if key is None:
+            yield StreamedFile(MANIFEST_PATH, lambda: manifest_chunks(entries, **fields))
+            return
+        data = b"".join(manifest_chunks(entries, **fields))
+    else:
+        data = make_manifest(scan_site(ctx.staging), **fields)
     yield OutputFile(MANIFEST_PATH, data)
     if key is not None:
         yield OutputFile(SIGNATURE_PATH, key.sign(data))

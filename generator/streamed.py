@@ -78,6 +78,41 @@ class Reiterable(Generic[T]):
 _PLACEHOLDER = "\x00records\x00"
 
 
+_encode_str = json.encoder.encode_basestring  # the C version when available, as json.dumps uses
+
+
+def dumps_indented(value: Any, indent: int = 1, level: int = 0) -> str:
+    """``json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False)`` for documents of
+    dicts with string keys, lists, strings, integers, booleans and None; several times faster
+    because each string is encoded by the C encoder instead of the pure-Python indenting one."""
+    if isinstance(value, str):
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    inner = "\n" + " " * (indent * (level + 1))
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        parts = []
+        for key in sorted(value):
+            if not isinstance(key, str):
+                raise TypeError("only string keys are supported")
+            parts.append(_encode_str(key) + ": " + dumps_indented(value[key], indent, level + 1))
+        return "{" + inner + ("," + inner).join(parts) + "\n" + " " * (indent * level) + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        items = [dumps_indented(v, indent, level + 1) for v in value]
+        return "[" + inner + ("," + inner).join(items) + "\n" + " " * (indent * level) + "]"
+    raise TypeError(f"unsupported type {type(value).__name__}")
+
+
 def report_json_chunks(head: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """``head`` is the report without ``records``; the records are streamed in, in order."""
     doc = dict(head, records=_PLACEHOLDER)
@@ -87,7 +122,7 @@ def report_json_chunks(head: dict[str, Any], records: Iterable[dict[str, Any]]) 
     yield before.encode("utf-8")
     first = True
     for rec in records:
-        body = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False).replace("\n", "\n  ")
+        body = dumps_indented(rec, 1, 2)
         yield (("[\n  " if first else ",\n  ") + body).encode("utf-8")
         first = False
     yield ("[]" if first else "\n ]").encode("utf-8")

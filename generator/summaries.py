@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,21 +30,23 @@ from generator.verify.record import WARNING
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pending (
+CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
-  data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS pending_suffix ON pending (suffix, seq);
-CREATE TABLE IF NOT EXISTS carried (input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
+  data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
+CREATE TEMP TABLE IF NOT EXISTS carried (
+  input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
-  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE TABLE IF NOT EXISTS files (
-  rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, input_key TEXT) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS files_key ON files (input_key);
+  rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (input_key, rel))
+  WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dirs (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
@@ -51,8 +54,9 @@ CREATE TABLE IF NOT EXISTS dirs (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
 
 
-def summary_to_json(s: RecordSummary) -> str:
-    return json.dumps(
+def summary_to_json(s: RecordSummary) -> bytes:
+    """A summary as compact JSON, zlib-compressed (it is stored once per record)."""
+    text = json.dumps(
         [
             s.suffix,
             s.pith_number,
@@ -77,10 +81,11 @@ def summary_to_json(s: RecordSummary) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+    return zlib.compress(text.encode("utf-8"), 1)
 
 
-def summary_from_json(text: str, where: str | None = None) -> RecordSummary:
-    v = json.loads(text)
+def summary_from_json(data: bytes, where: str | None = None) -> RecordSummary:
+    v = json.loads(zlib.decompress(data))
     if where is not None:
         v[13] = where
     return RecordSummary(
@@ -253,7 +258,7 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
         "SELECT seq, suffix, raw_sha256, where_, data FROM pending WHERE suffix IN "
         "(SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1) ORDER BY suffix, seq"
     )
-    groups: dict[str, list[tuple[int, str, str, str]]] = {}
+    groups: dict[str, list[tuple[int, str, str, bytes]]] = {}
     for seq, suffix, raw, where, data in cur.fetchall():
         groups.setdefault(suffix, []).append((seq, raw, where, data))
     for suffix, rows in groups.items():
@@ -325,10 +330,14 @@ class FileHashes(Mapping[str, str]):
         self.db = db
         self._dirs: set[str] = set()
 
-    def record(self, rel: str, sha256: str, size: int, input_key: str | None = None) -> None:
+    def record(self, rel: str, sha256: str, size: int) -> None:
         """Note a file (and its directories) as part of the staging tree."""
-        self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (rel, sha256, size, input_key))
+        self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (rel, sha256, size))
         self.record_dirs(rel)
+
+    def own(self, input_key: str, rel: str) -> None:
+        """Note that the record with this input key has this file (several records may)."""
+        self.db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (input_key, rel))
 
     def record_dirs(self, rel: str) -> None:
         parent = rel.rpartition("/")[0]

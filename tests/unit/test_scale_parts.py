@@ -16,7 +16,7 @@ from generator.config import Config
 from generator.errors import JsonError
 from generator.keyring import load_keyring
 from generator.render.site import RecordSummary, Renderer
-from generator.streamed import page_chunks, report_json_chunks
+from generator.streamed import dumps_indented, page_chunks, report_json_chunks
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
 
 # -- strict JSON: the shortcuts decide exactly as the full walk does ---------------------------
@@ -156,3 +156,19 @@ def test_strict_settling_refuses_warnings() -> None:
     assert [f.code for f in settled.failures] == ["unsigned_field_mismatch"]
     assert settled.refused_files == list(s.outputs)
     assert len(SummaryStore(db)) == 0
+
+
+_doc = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_doc, st.integers(0, 3))
+def test_dumps_indented_is_json_dumps(value: object, level: int) -> None:
+    expected = json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False).replace(
+        "\n", "\n" + " " * level
+    )
+    assert dumps_indented(value, 1, level) == expected
