@@ -304,7 +304,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
                 raise UsageError(f"--cname: {problem}")
             changes["cname"] = args.cname
         changes["paper_pages"] = args.paper_pages
-    if args.suffix_prefix:
+    if getattr(args, "suffix_prefix", None):
         problem = check_prefixes(tuple(args.suffix_prefix))
         if problem:
             raise UsageError(f"--suffix-prefix: {problem}")
