@@ -40,6 +40,7 @@ from generator.net import HttpClient, Response, utc_now
 from generator.progress import Progress
 from generator.sources import RawRecord
 from generator.sources.remote import (
+    DEFAULT_KINDS,
     RECORD,
     Wanted,
     endpoint_url,
@@ -261,8 +262,16 @@ class Fetcher:
             for u in pending:
                 self._put(u)
         now = utc_now()
+        before = self.store.record(suffix)
+        asked = set(kinds) | set(before.kinds if before is not None else ())
         row = RecordRow(
-            suffix, rec.pith_number, rec.canonical_sha256, rec.arxiv_id, kinds, self.opt.base_url, now
+            suffix,
+            rec.pith_number,
+            rec.canonical_sha256,
+            rec.arxiv_id,
+            tuple(k for k in DEFAULT_KINDS if k in asked),
+            self.opt.base_url,
+            now,
         )
         self.store.commit_record(row, updates, notes)
         if alias is not None:
@@ -328,6 +337,8 @@ class Fetcher:
             return CopyUpdate(kind, url, confirmed_at=resp.fetched_at), verified, notes
 
         if resp.status in (404, 410):
+            if current is not None and current.sha256 is None and current.url == url:
+                return CopyUpdate(kind, url, confirmed_at=resp.fetched_at), rec, notes  # still absent
             if held is not None and current is not None:
                 notes.append(
                     (

@@ -580,3 +580,20 @@ def test_progress_line(
     err = capsys.readouterr().err
     assert "fetch: " in err and "/3 (" in err and "/s" in err
     assert "3 new or changed" in err
+
+
+def test_fewer_endpoints_later_keep_the_record_complete(
+    tmp_path: Path, server: PithServer, suffixes: list[str], keyring: Keyring
+) -> None:
+    store = tmp_path / "s"
+    seed = "75T7H6BVKLX2X7KPYCGRY4USAC"  # its endpoints are absent upstream
+    assert fetch(store, keyring, server.url, [suffixes[0], seed]).fetched == 2
+    report = fetch(store, keyring, server.url, [suffixes[0], seed], kinds=(), refresh=True)
+    assert report.unchanged == 2 and report.fetched == 0
+    # the endpoints asked for the first time are still known: nothing to ask now
+    before = sum(server.hits.values())
+    assert fetch(store, keyring, server.url, [suffixes[0], seed]).skipped == 2
+    assert sum(server.hits.values()) == before
+    # and a refresh of absent endpoints that are still absent changes nothing
+    report = fetch(store, keyring, server.url, [seed], refresh=True)
+    assert report.unchanged == 1 and report.fetched == 0
