@@ -8,7 +8,14 @@ from urllib.parse import urlsplit
 
 _ALLOWED_SCHEMES = ("http", "https")
 # C0/C1 controls; bidi embeddings, overrides and isolates; zero-width characters.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# Unicode noncharacters (U+FDD0-U+FDEF and the last two code points of every plane): HTML
+# parsers report them as errors, so they are dropped like the controls.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(p * 0x10000 + 0xFFFE) + chr(p * 0x10000 + 0xFFFF) for p in range(17)
+)
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff" + _NONCHARACTERS + "]"
+)
 
 
 def safe_url(value: object) -> str | None:

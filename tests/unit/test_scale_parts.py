@@ -172,3 +172,9 @@ def test_dumps_indented_is_json_dumps(value: object, level: int) -> None:
         "\n", "\n" + " " * level
     )
     assert dumps_indented(value, 1, level) == expected
+
+
+def test_clean_text_drops_noncharacters() -> None:
+    from generator.render.filters import clean_text
+
+    assert clean_text("a\ufdd0b\uffff\U0010fffe c\U0001f600") == "ab c\U0001f600"
