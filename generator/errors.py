@@ -123,6 +123,13 @@ CODES: dict[str, str] = {
 }
 
 
+def registered(code: str) -> str:
+    """``code`` itself, once checked to be in ``CODES`` (a typo is a bug, not a new code)."""
+    if code not in CODES:
+        raise ValueError(f"unregistered error code {code!r}")
+    return code
+
+
 class GeneratorError(Exception):
     """Root of every error pith-mirror raises on purpose."""
 
@@ -145,9 +152,7 @@ class RecordError(GeneratorError):
     """Bad data in one document. ``where`` names it: a file, file:line, URL or pith number."""
 
     def __init__(self, code: str, where: str, detail: str) -> None:
-        if code not in CODES:
-            raise ValueError(f"unregistered error code {code!r}")
-        self.code = code
+        self.code = registered(code)
         self.where = where
         self.detail = detail
         super().__init__(f"{where}: {code}: {detail}")
@@ -179,9 +184,7 @@ class SiteProblem:
     __slots__ = ("code", "detail", "where")
 
     def __init__(self, code: str, where: str, detail: str) -> None:
-        if code not in CODES:
-            raise ValueError(f"unregistered error code {code!r}")
-        self.code = code
+        self.code = registered(code)
         self.where = where
         self.detail = detail
 
@@ -202,9 +205,7 @@ class DownloadError(GeneratorError):
     """A download failed. ``url`` names what was asked for; ``code`` is a stable string."""
 
     def __init__(self, code: str, url: str, detail: str) -> None:
-        if code not in CODES:
-            raise ValueError(f"unregistered error code {code!r}")
-        self.code = code
+        self.code = registered(code)
         self.url = url
         self.detail = detail
         super().__init__(f"{url}: {code}: {detail}")
