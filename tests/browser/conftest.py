@@ -12,24 +12,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.chromium import ARGS, CHROMIUM
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Module-scoped: one Playwright driver at a time (other modules start their own)."""
-    if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
+    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         b.close()
 

@@ -31,17 +31,10 @@ from generator.sources import RawRecord
 from generator.strictjson import canonical_json
 from generator.synth import dump_record, make_record, random_record
 from generator.verify import verify_record
+from tests.chromium import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 RECORDS = Path(__file__).parents[2] / "content" / "records"
 UNSIGNED = Path(__file__).parents[1] / "fixtures" / "unsigned"
 TRICKY_TITLE = "Über  café:\t$\\eta^\\prime$ 𝔊 «ΟΔΟΣ» </script><b>İstanbul</b>\u2028 Straße\u00a0"

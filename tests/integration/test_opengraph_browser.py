@@ -10,18 +10,11 @@ from playwright.sync_api import Browser, sync_playwright
 
 from generator.cli import main
 from generator.synth import TestKey as SigningKey
+from tests.chromium import ARGS, CHROMIUM
 from tests.integration.test_opengraph_build import _hostile_tree
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAYLOAD = (
     '<script>alert(1)</script><img src=x onerror="alert(2)"><svg onload=alert(3)>'
     '<a href="javascript:alert(4)">x</a>" onmouseover="alert(5)'
