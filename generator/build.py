@@ -402,6 +402,7 @@ def _run_build(
             if more and jobs > 1:
                 runner = _Runner(jobs, (config, keyring, staging))
             chained = _chain(first, stream) if more else iter(first)
+            shared_copies: list[tuple[str, str, str]] = []
             for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
                 for seq, summary, error, written in chunk_results:
                     if error is not None:
@@ -412,9 +413,23 @@ def _run_build(
                         for rel, sha, size, new in written:
                             if new:
                                 hashes.record(rel, sha, size)
+                            elif rel.endswith("/integrity.json"):
+                                shared_copies.append((rel, sha, summary.pith_number))
                             if key:
                                 hashes.own(key, rel)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
+            # Versions of one paper share /pith/{arxiv}/integrity.json: the copies must agree, or
+            # which one is published would depend on worker timing.
+            for rel, sha, pith in shared_copies:
+                if rel in hashes and hashes[rel] != sha:
+                    report.failures.append(
+                        RecordError(
+                            "conflicting_copies",
+                            pith,
+                            f"{rel}: another version of this paper came with a different integrity "
+                            "document; refusing to pick one",
+                        )
+                    )
             if counts["carried"]:
                 assert old is not None and output is not None and staging is not None
                 carry_records(db, old, output, staging, hashes)

@@ -239,3 +239,31 @@ def test_io_fault_at_every_file_write(
             build(out, jobs=1)
         assert tree(out) == before, f"site changed after a fault at write {k}"
         assert leftovers(tmp_path) == []
+
+
+def test_versions_with_different_integrity_documents_fail_closed(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path
+) -> None:
+    """Two versions of one paper share /pith/{arxiv}/integrity.json: different copies are refused,
+    never settled by worker timing."""
+    from generator.synth import make_finding, make_integrity, mirror_files
+
+    arxiv = "2603.00042"
+    trees = []
+    for version, note in ((1, "first audit"), (2, "second audit")):
+        rec = make_record(test_key, arxiv_id=arxiv, version=version, title=f"Paper v{version}")
+        integrity = make_integrity(test_key, arxiv, [make_finding(arxiv, note=note)])
+        root = tmp_path / f"v{version}"
+        for rel, data in mirror_files(test_key, rec, bundle={}, integrity=integrity).items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        trees.append(root)
+    with pytest.raises(BuildFailedError) as info:
+        build(tmp_path / "site", *trees, keyring_files=(keyring_file,))
+    assert [f.code for f in info.value.failures] == ["conflicting_copies"]
+    assert f"pith/{arxiv}/integrity.json" in str(info.value.failures[0])
+    # the same document beside both versions is one file, and fine
+    same = trees[0] / "pith" / arxiv / "integrity.json"
+    (trees[1] / "pith" / arxiv / "integrity.json").write_bytes(same.read_bytes())
+    build(tmp_path / "site", *trees, keyring_files=(keyring_file,))
+    assert (tmp_path / "site/pith" / arxiv / "integrity.json").read_bytes() == same.read_bytes()
