@@ -22,18 +22,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, sync_playwright
 
-from generator.config import Config  # noqa: E402
-from generator.identifiers import suffix_from_hash  # noqa: E402
-from generator.keyring import load_keyring  # noqa: E402
-from generator.reader_site import _tool_page  # noqa: E402
-from generator.render.search import build_search  # noqa: E402
-from generator.render.site import RecordSummary, Renderer  # noqa: E402
-from generator.serve import serve_in_thread  # noqa: E402
-from generator.synth import TestKey, random_record  # noqa: E402
+from generator.config import Config
+from generator.identifiers import suffix_from_hash
+from generator.keyring import load_keyring
+from generator.reader_site import _tool_page
+from generator.render.search import build_search
+from generator.render.site import RecordSummary, Renderer
+from generator.serve import serve_in_thread
+from generator.synth import TestKey, random_record
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def summaries(n: int) -> list[RecordSummary]:
@@ -85,7 +91,7 @@ def write_site(out: Path, records: list[RecordSummary]) -> dict[str, float]:
     terms = [f for f in index if f.dest_path.startswith("search/t/")]
     docs = [f for f in index if f.dest_path.startswith("search/d/")]
     first = sum(len(f.data) for f in files if f.dest_path in ("search/index.html", "search/manifest.js"))
-    first += (out / "static/search.js").stat().st_size + (out / "static/style.css").stat().st_size
+    first += sum((out / "static" / n).stat().st_size for n in ("search.js", "shards.js", "style.css"))
     total = sum(len(f.data) for f in index)
     return {
         "build_s": build_s,
@@ -152,18 +158,32 @@ def main() -> None:
     kb = 1024
     print(f"| records | {args.records:,} |")
     print("|---|---|")
-    print(f"| index files (term + document shards) | {stats['files']:,} |")
-    print(f"| index size, total | {stats['total'] / kb / kb:.1f} MB ({stats['per_record']:.0f} bytes per record) |")
-    print(f"| of which terms / documents | {stats['terms_total'] / kb / kb:.1f} MB / {stats['docs_total'] / kb / kb:.1f} MB |")
-    print(f"| largest term shard / document shard | {stats['largest_term'] / kb:.0f} KB / {stats['largest_doc'] / kb:.0f} KB |")
-    print(f"| first download (page, search.js, manifest, CSS) | {stats['first_download'] / kb:.0f} KB |")
-    print(f"| index build time | {stats['build_s']:.1f} s |")
+    mb = kb * kb
+
+    def row(label: str, value: str) -> None:
+        print(f"| {label} | {value} |")
+
+    row("index files (term + document shards)", f"{stats['files']:,}")
+    row("index size, total", f"{stats['total'] / mb:.1f} MB ({stats['per_record']:.0f} bytes per record)")
+    row(
+        "of which terms / documents",
+        f"{stats['terms_total'] / mb:.1f} MB / {stats['docs_total'] / mb:.1f} MB",
+    )
+    row(
+        "largest term shard / document shard",
+        f"{stats['largest_term'] / kb:.0f} KB / {stats['largest_doc'] / kb:.0f} KB",
+    )
+    row(
+        "first download (page, search.js, shards.js, manifest, CSS)", f"{stats['first_download'] / kb:.0f} KB"
+    )
+    row("index build time", f"{stats['build_s']:.1f} s")
     for name, times in (("file://", file_times), ("HTTP 127.0.0.1", http_times)):
-        cold, warm = times["cold"], times["warm"]
-        print(
-            f"| time to first results, {name}: cold median / max | {statistics.median(cold):.0f} ms / {max(cold):.0f} ms |"
-        )
-        print(f"| time to first results, {name}: warm median / max | {statistics.median(warm):.0f} ms / {max(warm):.0f} ms |")
+        for kind in ("cold", "warm"):
+            t = times[kind]
+            row(
+                f"time to first results, {name}: {kind} median / max",
+                f"{statistics.median(t):.0f} ms / {max(t):.0f} ms",
+            )
     print(f"| queries | {', '.join('`' + q + '`' for q in QUERIES)} |")
 
 

@@ -8,7 +8,6 @@
   var linkFiles = me.getAttribute("data-link-files") === "1";
   var shardNames = null;
   var shards = Object.create(null);
-  var loading = Object.create(null);
 
   window.PithResolve = {
     shards: function (names) { shardNames = new Set(names); },
@@ -16,17 +15,7 @@
   };
 
   function load(rel) {
-    var url = new URL(rel, root).href;
-    if (!loading[url]) {
-      loading[url] = new Promise(function (resolve, reject) {
-        var s = document.createElement("script");
-        s.src = url;
-        s.onload = function () { resolve(); };
-        s.onerror = function () { reject(new Error("cannot load " + rel)); };
-        document.head.appendChild(s);
-      });
-    }
-    return loading[url];
+    return window.PithShards.load(rel, root);
   }
 
   function shard(name) {

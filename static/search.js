@@ -11,7 +11,6 @@
   var leafSet = null;
   var termShards = Object.create(null);
   var docShards = Object.create(null);
-  var loading = Object.create(null);
 
   window.PithSearch = {
     manifest: function (m) { manifest = m; },
@@ -20,17 +19,7 @@
   };
 
   function load(rel) {
-    var url = new URL(rel, root).href;
-    if (!loading[url]) {
-      loading[url] = new Promise(function (resolve, reject) {
-        var s = document.createElement("script");
-        s.src = url;
-        s.onload = function () { resolve(); };
-        s.onerror = function () { reject(new Error("cannot load " + rel)); };
-        document.head.appendChild(s);
-      });
-    }
-    return loading[url];
+    return window.PithShards.load(rel, root);
   }
 
   // Same steps as generator/render/search.py fold() and tokens().
