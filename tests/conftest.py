@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from generator.synth import TestKey, dump_record, make_record
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDS = REPO / "content" / "records"
@@ -19,6 +23,24 @@ SEED = RECORDS / "75T7H6BVKLX2X7KPYCGRY4USAC.json"
 UNSIGNED = FIXTURES / "unsigned"
 
 os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright, one per test module. There is no skip: without
+    Chromium the browser tests fail (CI installs it, see .ci/run)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.chromium import ARGS, CHROMIUM
+
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture(scope="session")

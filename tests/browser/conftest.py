@@ -5,27 +5,12 @@ There is no skip: without Chromium these tests fail (CI installs it, see .ci/run
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
-
-from tests.chromium import ARGS, CHROMIUM
+from playwright.sync_api import ConsoleMessage, Page, Request
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Module-scoped: one Playwright driver at a time (other modules start their own)."""
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from generator import synth as synthmod
 from generator.cli import main
@@ -31,7 +31,6 @@ from generator.sources import RawRecord
 from generator.strictjson import canonical_json
 from generator.synth import dump_record, make_record, random_record
 from generator.verify import verify_record
-from tests.chromium import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 
@@ -52,18 +51,6 @@ NO_ED25519 = """
   };
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for the browser tests and is not at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

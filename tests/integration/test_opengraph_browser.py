@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from generator.cli import main
 from generator.synth import TestKey as SigningKey
-from tests.chromium import ARGS, CHROMIUM
 from tests.integration.test_opengraph_build import _hostile_tree
 
 pytestmark = pytest.mark.browser
@@ -19,18 +17,6 @@ PAYLOAD = (
     '<script>alert(1)</script><img src=x onerror="alert(2)"><svg onload=alert(3)>'
     '<a href="javascript:alert(4)">x</a>" onmouseover="alert(5)'
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for the browser tests and is not at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_hostile_open_graph_is_inert_in_chromium(
