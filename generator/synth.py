@@ -10,6 +10,8 @@ import copy
 import hashlib
 import json
 import random
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +30,80 @@ from generator.strictjson import canonical_json
 
 _WORDS = (
     "quantum lattice neural sparse flat minima activation graph spectral boson entropy "
-    "gauge Rényi Schrödinger Ångström naïve über café déjà-vu $\\eta^\\prime$ $O(n\\log n)$ "
+    "gauge Rényi Schrödinger Ångström naïve über café déjà-vu "
     "Transformers convex manifold stochastic Bayesian galaxy dark-matter proton Hilbert"
 ).split()
+# Inline formulas as arXiv abstracts and titles carry them: short, varied, each one atomic (a
+# formula is one token, never split on its spaces). ``@G`` is a Greek letter, ``@V``/``@W`` a
+# Latin one, ``@I`` an index, ``@N``/``@K`` small numbers and ``@D`` two digits; each is drawn
+# afresh, so the same template gives many distinct formulas.
+_FORMULAS = (
+    r"\mathcal{N}=@N",
+    r"O(n^{@N/@K})",
+    r"O(n\log n)",
+    r"\@G_s",
+    r"\@G^\prime",
+    r"d=@N",
+    r"@V^{2}+@W^{2}",
+    r"\@G_{@I}",
+    r"\sqrt{@V}",
+    r"\frac{@N}{@K}",
+    r"@V_{@I}^{@N}",
+    r"\sum_{@I=1}^{@V} @W_@I",
+    r"\mathbb{R}^{@N}",
+    r"SU(@N)",
+    r"\mathcal{O}(@V^{@N})",
+    r"\@G \approx 0.@D",
+    r"\langle @V @W \rangle",
+    r"T_c \sim @D\,\mathrm{K}",
+    r"\ell_@N",
+    r"@V \to \infty",
+    r"\|@V\|_@N",
+    r"k=@N",
+    r"@N\times@K",
+    r"\hat{@V}",
+    r"\tilde{O}(\sqrt{n})",
+    r"p < 0.0@N",
+    r"\Lambda\mathrm{CDM}",
+    r"z \sim @N",
+    r"\partial_\mu \@G",
+    r"e^{-\@G t}",
+    r"H_0",
+    r"\mathbb{Z}_@N",
+    r"N_f=@N",
+    r"\@G(@V)=@N",
+    r"n^{-1/@N}",
+    r"\int_0^@N @V\,d@W",
+    r"@V \in [0,@N]",
+    r"\@G \geq @N",
+)
+_GREEK = tuple(
+    "alpha beta gamma delta epsilon eta theta kappa lambda mu nu xi rho sigma tau phi chi psi omega".split()
+)
+_SLOTS: dict[str, Callable[[random.Random], str]] = {
+    "G": lambda rng: rng.choice(_GREEK),
+    "V": lambda rng: rng.choice("abcdfghkmnpqrstuvwxyzABCDFGHLMNPQRSTUVXYZ"),
+    "W": lambda rng: rng.choice("abcdfghkmnpqrstuvwxyz"),
+    "I": lambda rng: rng.choice("ijkmn"),
+    "N": lambda rng: str(rng.randint(1, 9)),
+    "K": lambda rng: str(rng.randint(2, 12)),
+    "D": lambda rng: f"{rng.randint(0, 99):02d}",
+}
+_SLOT = re.compile(r"@([GVWINKD])")
+
+
+def random_formula(rng: random.Random) -> str:
+    """One inline formula, ``$...$``, from a template with random symbols and numbers."""
+    return "$" + _SLOT.sub(lambda m: _SLOTS[m.group(1)](rng), rng.choice(_FORMULAS)) + "$"
+
+
+def _random_text(rng: random.Random, words: int, formulas: int) -> str:
+    tokens = [rng.choice(_WORDS) for _ in range(words)]
+    for _ in range(formulas):
+        tokens.insert(rng.randint(0, len(tokens)), random_formula(rng))
+    return " ".join(tokens)
+
+
 _NAMES = (
     "Zhang Müller Dvořák Ren\\'e Nguyễn O'Brien Søren García-López Kowalczyk Ibrahim Tanaka Ólafsdóttir"
 ).split()
@@ -162,13 +235,13 @@ def random_record(key: TestKey, rng: random.Random, n: int) -> dict[str, Any]:
     """A varied record (non-ASCII, LaTeX) for benchmarks; deterministic in ``rng``."""
     year = rng.randint(2008, 2026)
     month = rng.randint(1, 12)
-    title = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(4, 12)))
+    title = _random_text(rng, rng.randint(4, 12), 1 if rng.random() < 0.15 else 0)
     authors = ", ".join(
         sorted(f"{rng.choice('ABCDEFGHJKLM')}. {rng.choice(_NAMES)}" for _ in range(rng.randint(1, 6)))
     )
     primary = rng.choice(_CATS)
     cross = sorted({rng.choice(_CATS) for _ in range(rng.randint(0, 2))} - {primary})
-    abstract = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 110)))
+    abstract = _random_text(rng, rng.randint(40, 110), rng.randint(1, 4) if rng.random() < 0.4 else 0)
     return make_record(
         key,
         arxiv_id=f"{year % 100:02d}{month:02d}.{n % 100000:05d}",
