@@ -13,9 +13,10 @@ _ALLOWED_SCHEMES = ("http", "https")
 _NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
     chr(p * 0x10000 + 0xFFFE) + chr(p * 0x10000 + 0xFFFF) for p in range(17)
 )
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff" + _NONCHARACTERS + "]"
-)
+INVISIBLE_CHARS = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff" + _NONCHARACTERS
+)  # a regex character class body
+_INVISIBLE = re.compile("[" + INVISIBLE_CHARS + "]")
 
 
 def safe_url(value: object) -> str | None:
