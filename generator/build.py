@@ -34,6 +34,7 @@ from generator.incremental import (
     IncrementalSite,
     StaleStateError,
     carry_records,
+    drop_spare,
     input_key,
     inputs_digest,
     open_state,
@@ -50,7 +51,7 @@ from generator.shard import outside_shard
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
-from generator.streamed import Reiterable, StreamedFile, page_chunks, report_json_chunks, write_stream
+from generator.streamed import Reiterable, StreamedFile, page_chunks, report_json_chunks
 from generator.summaries import (
     FileHashes,
     SummaryStore,
@@ -61,7 +62,7 @@ from generator.summaries import (
     settle,
 )
 from generator.verify import verify_record
-from generator.write import StagedSite, check_output_dir, close_inherited_locks, write_file
+from generator.write import StagedSite, check_output_dir, close_inherited_locks, put_chunks, put_file
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["max_bytes"] = config.max_record_bytes
 
 
-# (input position, summary, error, files as (path, sha256, size, written now))
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
     """A pool worker ends with the build that forked it, and does not keep its lock."""
     close_inherited_locks()
@@ -108,7 +108,8 @@ def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Pa
     _init_worker(config, keyring, staging)
 
 
-Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int, bool], ...]]
+# (input position, summary, error, files written as (path, sha256, size))
+Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...]]
 
 
 def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
@@ -123,11 +124,11 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
             out.append((seq, None, exc, ()))
             continue
         files, summary = renderer.render_record(rec)
-        written: list[tuple[str, str, int, bool]] = []
+        written: list[tuple[str, str, int]] = []
         if staging is not None:
             for f in files:
-                new = write_file(staging, f.dest_path, f.data)
-                written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data), new))
+                put_file(staging, f.dest_path, f.data)
+                written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
         out.append((seq, summary, None, tuple(written)))
     return out
 
@@ -334,6 +335,7 @@ def _run_build(
         if isinstance(staged, IncrementalSite):
             old = staged.old_state
             staged.reusable = staged.reusable and reuse
+            staged.trusted = staged.trusted and reuse
             if staged.reusable and old.db is not None:
                 digest, count = inputs_digest(_inputs(config, sources))
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
@@ -347,7 +349,7 @@ def _run_build(
                         report.stage_times["unchanged"] = report.stage_times["total"] = time.monotonic() - t0
                         return report
                     log.info("the live site differs from its build state (%s): rebuilding all", problem)
-                    staged.reusable = False
+                    staged.reusable = staged.trusted = False
             staged.begin()
             assert staged.db is not None
             db = staged.db
@@ -402,7 +404,12 @@ def _run_build(
             if more and jobs > 1:
                 runner = _Runner(jobs, (config, keyring, staging))
             chained = _chain(first, stream) if more else iter(first)
-            shared_copies: list[tuple[str, str, str]] = []
+            # Records may share a file (versions of one paper share /pith/{arxiv}/integrity.json;
+            # records sharing a short number, its redirect page). Which copy is on disk depends
+            # on worker timing, so copies that differ are settled here: integrity documents must
+            # agree (or the build fails), other files are read back (a site step replaces them).
+            shared_copies: list[tuple[str, str]] = []
+            contested: set[str] = set()
             for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
                 for seq, summary, error, written in chunk_results:
                     if error is not None:
@@ -410,29 +417,36 @@ def _run_build(
                     elif summary is not None:
                         key = keys.pop(seq, "")
                         add_pending(db, seq, summary, key)
-                        for rel, sha, size, new in written:
-                            if new:
-                                hashes.record(rel, sha, size)
-                            elif rel.endswith("/integrity.json"):
-                                shared_copies.append((rel, sha, summary.pith_number))
+                        for rel, sha, size in written:
+                            noted = hashes.add(rel, sha, size)
+                            if noted is not None and noted != sha:
+                                if rel.endswith("/integrity.json"):
+                                    shared_copies.append((rel, summary.pith_number))
+                                else:
+                                    contested.add(rel)
                             if key:
                                 hashes.own(key, rel)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
-            # Versions of one paper share /pith/{arxiv}/integrity.json: the copies must agree, or
-            # which one is published would depend on worker timing.
-            for rel, sha, pith in shared_copies:
-                if rel in hashes and hashes[rel] != sha:
-                    report.failures.append(
-                        RecordError(
-                            "conflicting_copies",
-                            pith,
-                            f"{rel}: another version of this paper came with a different integrity "
-                            "document; refusing to pick one",
-                        )
-                    )
             if counts["carried"]:
-                assert old is not None and output is not None and staging is not None
-                carry_records(db, old, output, staging, hashes)
+                assert old is not None and isinstance(staged, IncrementalSite)
+                shared_copies.extend(
+                    (rel, pith)
+                    for rel, pith in carry_records(db, old, staged, hashes)
+                    if rel.endswith("/integrity.json")
+                )
+            for rel, pith in shared_copies:
+                report.failures.append(
+                    RecordError(
+                        "conflicting_copies",
+                        pith,
+                        f"{rel}: another version of this paper came with a different integrity "
+                        "document; refusing to pick one",
+                    )
+                )
+            if staging is not None:
+                for rel in sorted(contested):
+                    data = (staging / rel).read_bytes()
+                    hashes.record(rel, hashlib.sha256(data).hexdigest(), len(data))
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
             ts = time.monotonic()
@@ -474,15 +488,20 @@ def _run_build(
             renderer.env.globals["site_build_time"] = ctx.build_time
             site_files = 0
 
+            spare = staged if isinstance(staged, IncrementalSite) and staged.spare_used else None
+
             def emit(f: OutputFile | StreamedFile) -> None:
+                """Write a site-wide file as a new file; with a spare, keep its file when the
+                bytes are the same."""
                 nonlocal site_files
                 assert staging is not None
                 if isinstance(f, StreamedFile):
-                    sha, size = write_stream(staging, f.dest_path, f.chunks())
+                    keep = spare.current(f.dest_path, hashes) if spare is not None else None
+                    sha, size, _new = put_chunks(staging, f.dest_path, f.chunks(), keep)
                 else:
-                    if not write_file(staging, f.dest_path, f.data):
-                        _replace_with_new(staging, f.dest_path, f.data)
                     sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
+                    if spare is None or not spare.holds(f.dest_path, sha, size, hashes):
+                        put_file(staging, f.dest_path, f.data)
                 hashes.record(f.dest_path, sha, size)
                 site_files += 1
                 if fail_after is not None and site_files >= fail_after:
@@ -491,8 +510,6 @@ def _run_build(
             for step in SITE_STEPS:
                 for f in step(ctx):
                     emit(f)
-            if isinstance(staged, IncrementalSite):
-                staged.remove_stale_dirs()
             report.stage_times["site pages"] = time.monotonic() - t1
             log.info("site pages: %d file(s) in %.2fs", site_files, report.stage_times["site pages"])
             t2 = time.monotonic()
@@ -507,6 +524,11 @@ def _run_build(
             log.info(
                 "re-verify output: %d record copies in %.2fs", checked, report.stage_times["re-verify output"]
             )
+            if spare is not None:
+                ts = time.monotonic()
+                removed = spare.remove_stale(hashes)
+                report.stage_times["remove stale"] = time.monotonic() - ts
+                log.info("removed %d file(s) of the spare that this build does not have", removed)
             tf = time.monotonic()
             for step in FINAL_STEPS:
                 for f in step(ctx):
@@ -524,6 +546,8 @@ def _run_build(
             staged.publish()
             if isinstance(staged, IncrementalSite):
                 report.published = SummaryStore(open_state(staged.output))
+            else:
+                drop_spare(staged.output)  # a clean build keeps no spare
             report.stage_times["publish"] = time.monotonic() - t3
             report.output = output
         except OSError as exc:
@@ -558,17 +582,6 @@ def _remove_output(staging: Path, rel: str) -> None:
         except OSError:
             break
         parent = parent.parent
-
-
-def _replace_with_new(root: Path, rel: str, data: bytes) -> None:
-    """Replace a file by a new one (a new inode): a file in the staging tree may be a hard link
-    to a live file, which must never be written in place."""
-    dest = root / rel
-    if dest.is_symlink():
-        raise OutputError(f"{dest}: refusing to write through a symlink")
-    dest.unlink(missing_ok=True)
-    if not write_file(root, rel, data):
-        raise OutputError(f"{dest}: could not replace the file")
 
 
 @dataclass(frozen=True)

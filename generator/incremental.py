@@ -1,22 +1,37 @@
-"""Incremental builds, keyed on content.
+"""Incremental builds, keyed on content, on two full trees (the live site and a spare).
 
 A record's outputs are rebuilt when its input changes (its bytes, fetched endpoints, notes or
 provenance: the *input key*) or when anything that shapes every page changes (templates, static
 files, output settings, the keyring, the generator's own code: the *render fingerprint*).
-Otherwise its files are carried into the new tree as hard links to the live files, and its
-summary comes from the build state. Records that left the input are simply not carried.
+Otherwise the record is *carried*: its files come from the previous build and its summary from
+the build state. Records that left the input are not carried.
 
 The build state is a SQLite file beside the output, ``.{name}.state.sqlite`` (never inside the
 published tree). It lists every file of the live tree with its SHA-256 and size, each record's
-summary and input key, and the identity (device, inode) of the live tree's root directory: a
-state that does not describe the live tree (a build killed between the swap and the state
-update, a tree replaced by hand) is not used, and the build starts from nothing.
+summary and input key, the identity (device, inode) of the live tree's root directory and that
+of the spare. A state that does not describe the live tree (a build killed between the swap and
+the state update, a tree replaced by hand) is not used, and the build starts from nothing.
 
-Every build still ends with one atomic swap of a complete staging tree. To make that cheap, the
-previous tree is not deleted after the swap: its files are unlinked (so every published file has
-exactly one link again) and its empty directories are kept as ``.{name}.skeleton``, the starting
-point of the next staging tree. Creating and deleting a directory per record costs ten times a
-hard link on ext4; reusing them keeps an incremental build's cost near one ``link`` per file.
+Every build still ends with one atomic swap of a complete staging tree, and the published tree
+holds plain files only (one link each, no symlinks). To keep that cheap the previous tree is
+not deleted after the swap: it is kept whole beside the output as the *spare*,
+``.{name}.spare``, with the state that described it as ``.{name}.spare-state.sqlite``. The next
+build adopts the spare as its staging tree (when its identity matches the one the live state
+recorded) and brings it up to date in place, so its cost follows what changed, not the size of
+the site:
+
+- a carried file the spare already holds with the same SHA-256 (a plain file of the recorded
+  size) is kept; otherwise it is copied from the live tree into a new file;
+- rebuilt records and site-wide files are written as new files renamed over the spare's
+  (``write.put_file``); a site-wide file whose bytes equal the spare's is not written at all;
+- files of the spare that the new build does not produce are removed before the manifest step;
+- publishing swaps the trees and renames the old one and its state into the spare's place: no
+  per-file work after the swap.
+
+The price is a second full copy of the site on disk (bytes and inodes twice); a clean build
+(``--no-incremental``) keeps no spare. A build killed at any point leaves the staging tree (the
+former spare) behind; the next build clears it and starts from an empty tree, copying carried
+files from the live tree once.
 
 Nothing unverified is published: a carried record's bytes are the bytes a previous build
 verified under the same fingerprint (which covers the keyring), checked by size and file type
@@ -35,24 +50,35 @@ import secrets
 import shutil
 import sqlite3
 import stat
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import generator
 from generator import GENERATOR
 from generator.config import Config
 from generator.keyring import Keyring
+from generator.paths import safe_rel
 from generator.sources import RawRecord
-from generator.summaries import FileHashes, connect, meta_get, meta_set
-from generator.write import STAGING_TAG, StagedSite, _fsync_dir, _renameat2_exchange
+from generator.summaries import FileHashes, connect, meta_get, meta_set, summary_from_json
+from generator.write import (
+    OLD_TAG,
+    STAGING_TAG,
+    StagedSite,
+    _fsync_dir,
+    _renameat2_exchange,
+    is_plain,
+    put_into,
+)
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "3"
+STATE_VERSION = "4"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
-SKELETON_TAG = ".skeleton"
+SPARE_TAG = ".spare"
+SPARE_STATE_TAG = ".spare-state.sqlite"
+LEGACY_SKELETON_TAG = ".skeleton"  # the emptied previous tree of state version 3
 
 
 def input_key(raw: RawRecord) -> str:
@@ -120,32 +146,39 @@ def state_path(output: Path) -> Path:
     return output.parent / f".{output.name}{STATE_TAG}"
 
 
-def skeleton_path(output: Path) -> Path:
-    return output.parent / f".{output.name}{SKELETON_TAG}"
+def spare_path(output: Path) -> Path:
+    return output.parent / f".{output.name}{SPARE_TAG}"
+
+
+def spare_state_path(output: Path) -> Path:
+    return output.parent / f".{output.name}{SPARE_STATE_TAG}"
 
 
 def _root_id(path: Path) -> str:
-    st = os.stat(path)
+    st = os.stat(path, follow_symlinks=False)
     return f"{st.st_dev}:{st.st_ino}"
 
 
 class BuildState:
-    """The previous build's state, if it describes the live tree; read-only."""
+    """A build's state, if it describes its tree (by default: the live site's); read-only."""
 
-    def __init__(self, output: Path, *, read: bool = True) -> None:
+    def __init__(
+        self, output: Path, *, read: bool = True, path: Path | None = None, tree: Path | None = None
+    ) -> None:
         self.output = output
-        self.path = state_path(output)
+        self.path = path if path is not None else state_path(output)
+        tree = tree if tree is not None else output
         self.db: sqlite3.Connection | None = None
         self.valid = False
-        if not read or not self.path.is_file() or not output.is_dir():
+        if not read or not self.path.is_file() or tree.is_symlink() or not tree.is_dir():
             return
         try:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-            if meta_get(db, "state_version") != STATE_VERSION or meta_get(db, "root") != _root_id(output):
+            if meta_get(db, "state_version") != STATE_VERSION or meta_get(db, "root") != _root_id(tree):
                 db.close()
                 return
         except sqlite3.DatabaseError as exc:
-            log.warning("%s: unreadable build state (%s); building from nothing", self.path, exc)
+            log.warning("%s: unreadable build state (%s); not using it", self.path, exc)
             return
         self.db = db
         self.valid = True
@@ -167,6 +200,13 @@ class BuildState:
                 )
             )
         return found
+
+    def files_among(self, rels: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """rel -> (SHA-256, size) of those of ``rels`` (at most 500) that the state lists."""
+        assert self.db is not None
+        marks = ",".join("?" * len(rels))
+        cur = self.db.execute(f"SELECT rel, sha256, size FROM files WHERE rel IN ({marks})", list(rels))
+        return {str(r): (str(h), int(n)) for r, h, n in cur}
 
     def check_live_files(self) -> str | None:
         """A cheap check that the live tree still holds the files the state lists: every one a
@@ -199,164 +239,272 @@ def clear_leftovers(output: Path) -> None:
             stale.unlink()
 
 
-class IncrementalSite(StagedSite):
-    """A ``StagedSite`` that starts from the previous tree's emptied directories and, on
-    publish, records the new state and turns the previous tree into the next skeleton."""
-
-    def __init__(self, output: Path, fingerprint: str) -> None:
-        super().__init__(output)
-        self.fingerprint = fingerprint
-        self.old_state = BuildState(output, read=False)
-        self.reusable = False
-        self.new_state_path = output.parent / f".{output.name}{NEW_STATE_TAG}{secrets.token_hex(4)}"
-        self.db: sqlite3.Connection | None = None
-        self.skeleton_used = False
-
-    def __enter__(self) -> IncrementalSite:
-        super().__enter__()
-        clear_leftovers(self.output)
-        self.old_state = BuildState(self.output)  # read under the lock
-        self.reusable = self.old_state.valid and self.old_state.meta("fingerprint") == self.fingerprint
-        return self
-
-    def begin(self) -> None:
-        """Start the new tree: adopt the skeleton when it is the one the state describes."""
-        skel = skeleton_path(self.output)
-        if skel.is_dir() and not skel.is_symlink():
-            if self.old_state.valid and self.old_state.meta("skeleton") == _root_id(skel):
-                os.rmdir(self.staging)
-                os.rename(skel, self.staging)
-                self.skeleton_used = True
-            else:
-                shutil.rmtree(skel, ignore_errors=True)
-        self.db = connect(self.new_state_path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS skel (rel TEXT PRIMARY KEY) WITHOUT ROWID")
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.db is not None:
-                self.db.close()
-                self.db = None
-            if not self.published:
-                with contextlib.suppress(OSError):
-                    self.new_state_path.unlink()
-        finally:
-            super().__exit__(*exc)  # type: ignore[arg-type]
-
-    def stale_skeleton_dirs(self) -> list[str]:
-        """Directories of the skeleton that the new tree does not use, deepest first."""
-        if not self.skeleton_used or self.old_state.db is None or self.db is None:
-            return []
-        self.db.execute("COMMIT")
-        self.db.execute("ATTACH DATABASE ? AS old", (str(self.old_state.path),))
-        try:
-            rows = self.db.execute("SELECT rel FROM old.skel EXCEPT SELECT rel FROM main.dirs").fetchall()
-        finally:
-            self.db.execute("DETACH DATABASE old")
-            self.db.execute("BEGIN")
-        return sorted((str(r) for (r,) in rows), key=lambda r: (-r.count("/"), r))
-
-    def remove_stale_dirs(self) -> int:
-        removed = 0
-        for rel in self.stale_skeleton_dirs():
-            try:
-                os.rmdir(self.staging / rel)
-                removed += 1
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                if exc.errno != errno.ENOTEMPTY:
-                    raise
-        return removed
-
-    def publish(self) -> None:
-        """Swap in the staging tree, record the new state, and keep the old tree's directories."""
-        assert self.db is not None
-        db = self.db
-        meta_set(db, "state_version", STATE_VERSION)
-        meta_set(db, "root", _root_id(self.staging))
-        self._record_skeleton(db)
-        db.execute("COMMIT")
-        _fsync_dir(self.staging)
-        if not self.output.exists():
-            os.rename(self.staging, self.output)
-            self._commit_state(db, old=None)
-            _fsync_dir(self.parent)
-            self.published = True
-            return
-        if _renameat2_exchange(self.staging, self.output):
-            old = self.staging
-        else:
-            old = self.parent / f".{self.name}.old-{secrets.token_hex(4)}"
-            os.rename(self.output, old)
-            os.rename(self.staging, self.output)
-        self._commit_state(db, old=old)
-        _fsync_dir(self.parent)
-        self.published = True
-
-    def _commit_state(self, db: sqlite3.Connection, old: Path | None) -> None:
-        """Move the new state in; then empty the old tree of files and keep it as the skeleton."""
-        db.close()
-        self.db = None
-        os.replace(self.new_state_path, state_path(self.output))
-        if old is None:
-            return
-        if not (self.old_state.valid and self._empty(old)):
-            shutil.rmtree(old, ignore_errors=True)
-            return
-        os.rename(old, skeleton_path(self.output))
-
-    def _record_skeleton(self, db: sqlite3.Connection) -> None:
-        """The old tree will become the next skeleton: record its directories and identity."""
-        db.execute("DELETE FROM skel")
-        if self.old_state.valid and self.old_state.db is not None:
-            rows = self.old_state.db.execute("SELECT rel FROM dirs")
-            db.executemany("INSERT OR IGNORE INTO skel VALUES (?)", rows)
-            meta_set(db, "skeleton", self.old_state.meta("root") or "")
-
-    def _empty(self, old: Path) -> bool:
-        """Unlink every file of the old tree that its state lists; False if anything is off."""
-        assert self.old_state.db is not None
-        fd = os.open(old, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for (rel,) in self.old_state.db.execute("SELECT rel FROM files"):
-                try:
-                    os.unlink(rel, dir_fd=fd)
-                except FileNotFoundError:
-                    continue
-                except OSError:
-                    return False
-        finally:
-            os.close(fd)
-        # the old tree must now hold directories only
-        return _only_dirs(old)
-
-
-def _only_dirs(root: Path) -> bool:
-    """True when ``root`` holds nothing but directories (cheap: stops at the first file)."""
-    stack = [str(root)]
-    while stack:
-        top = stack.pop()
-        with os.scandir(top) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    return False
-    return True
+def drop_spare(output: Path) -> None:
+    """Remove the spare tree and its state (and the emptied tree older versions kept)."""
+    for tree in (spare_path(output), output.parent / f".{output.name}{LEGACY_SKELETON_TAG}"):
+        if tree.is_symlink():
+            tree.unlink()
+        elif tree.exists():
+            shutil.rmtree(tree)
+    spare_state_path(output).unlink(missing_ok=True)
 
 
 class StaleStateError(Exception):
     """The live tree does not hold a file the build state lists: the state cannot be used."""
 
 
+@dataclass
+class CarryCounts:
+    kept: int = 0  # already in the staging tree (the spare) with the same bytes
+    copied: int = 0  # copied from the live tree into a new file
+    conflicts: list[str] = field(default_factory=list)  # noted in this build with other bytes
+
+
+class IncrementalSite(StagedSite):
+    """A ``StagedSite`` that starts from the spare tree when it can, and on publish records the
+    new state and keeps the previous tree as the next spare."""
+
+    def __init__(self, output: Path, fingerprint: str) -> None:
+        super().__init__(output)
+        self.fingerprint = fingerprint
+        self.old_state = BuildState(output, read=False)
+        self.spare_state = BuildState(output, read=False)
+        self.reusable = False
+        self.trusted = False  # the live tree is the one its state describes: it may become the spare
+        self.new_state_path = output.parent / f".{output.name}{NEW_STATE_TAG}{secrets.token_hex(4)}"
+        self.db: sqlite3.Connection | None = None
+        self.spare_used = False
+
+    def __enter__(self) -> IncrementalSite:
+        super().__enter__()
+        clear_leftovers(self.output)
+        self.old_state = BuildState(self.output)  # read under the lock
+        self.trusted = self.old_state.valid
+        self.reusable = self.old_state.valid and self.old_state.meta("fingerprint") == self.fingerprint
+        return self
+
+    def begin(self) -> None:
+        """Start the new tree: adopt the spare when it is the one the live state describes."""
+        spare = spare_path(self.output)
+        legacy = self.output.parent / f".{self.output.name}{LEGACY_SKELETON_TAG}"
+        if legacy.is_dir() and not legacy.is_symlink():
+            shutil.rmtree(legacy, ignore_errors=True)
+        if self.trusted and spare.is_dir() and not spare.is_symlink():
+            state = BuildState(self.output, path=spare_state_path(self.output), tree=spare)
+            if state.valid and self.old_state.meta("spare") == _root_id(spare):
+                os.rmdir(self.staging)
+                os.rename(spare, self.staging)
+                self.spare_state = state
+                self.spare_used = True
+            else:
+                state.close()
+        if not self.spare_used:
+            drop_spare(self.output)
+        self.db = connect(self.new_state_path)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.spare_state.close()
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+            if not self.published:
+                with contextlib.suppress(OSError):
+                    self.new_state_path.unlink()
+                if self.spare_used:  # the spare was the staging tree, which goes now
+                    with contextlib.suppress(OSError):
+                        spare_state_path(self.output).unlink()
+        finally:
+            super().__exit__(*exc)  # type: ignore[arg-type]
+
+    # -- bringing the staging tree up to date --------------------------------------------
+    def current(self, rel: str, hashes: FileHashes) -> str | None:
+        """The SHA-256 of the file the staging tree holds at ``rel`` as far as the states tell:
+        the one this build noted, else the spare's (check the file with ``write.is_plain``)."""
+        if rel in hashes:
+            return hashes[rel]
+        if self.spare_state.db is None:
+            return None
+        row = self.spare_state.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def holds(self, rel: str, sha256: str, size: int, hashes: FileHashes) -> bool:
+        """True when the staging tree already holds exactly these bytes at ``rel``."""
+        return self.current(rel, hashes) == sha256 and is_plain(self.staging / safe_rel(rel), size)
+
+    def carry_files(self, rows: Iterable[tuple[str, str, int]], hashes: FileHashes) -> CarryCounts:
+        """Bring files of the live tree, given as (rel, sha256, size) rows of the live state,
+        into the staging tree and note them in ``hashes``: kept when the spare holds the same
+        bytes (a plain file of the recorded size), else copied from the live tree into a new
+        file (never a link). A file this build already noted is left as it is (its rel is in
+        ``conflicts`` when the bytes differ). A live file that is not a plain file of the
+        recorded size raises ``StaleStateError``."""
+        counts = CarryCounts()
+        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            batch: list[tuple[str, str, int]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= 500:
+                    self._carry_batch(batch, hashes, counts, live_fd, stage_fd)
+                    batch = []
+            if batch:
+                self._carry_batch(batch, hashes, counts, live_fd, stage_fd)
+        finally:
+            os.close(live_fd)
+            os.close(stage_fd)
+        return counts
+
+    def _carry_batch(
+        self,
+        batch: list[tuple[str, str, int]],
+        hashes: FileHashes,
+        counts: CarryCounts,
+        live_fd: int,
+        stage_fd: int,
+    ) -> None:
+        rels = [rel for rel, _sha, _size in batch]
+        noted = hashes.among(rels)
+        spare = self.spare_state.files_among(rels) if self.spare_state.db is not None else {}
+        carried: list[tuple[str, str, int]] = []
+        for rel, sha, size in batch:
+            if rel in noted:
+                if noted[rel] != sha:
+                    counts.conflicts.append(rel)
+                continue
+            safe_rel(rel)
+            if spare.get(rel) == (sha, size) and is_plain(rel, size, dir_fd=stage_fd):
+                counts.kept += 1
+            else:
+                self._copy_from_live(rel, size, live_fd)
+                counts.copied += 1
+            carried.append((rel, sha, size))
+        hashes.record_many(carried)
+
+    def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
+        try:
+            src = os.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=live_fd)
+        except OSError:
+            raise StaleStateError(f"{rel} is missing from the live site") from None
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:
+                raise StaleStateError(f"{rel} in the live site is not the file the build state recorded")
+            if not copy_file(src, self.staging, rel, size, st.st_mtime_ns):
+                raise StaleStateError(f"{rel} in the live site changed while it was copied")
+        finally:
+            os.close(src)
+
+    def remove_stale(self, hashes: FileHashes) -> int:
+        """Remove the files of the spare that this build did not note, and the directories
+        they leave empty. Returns the number of files removed."""
+        if not self.spare_used or self.db is None:
+            return 0
+        db = self.db
+        db.execute("COMMIT")
+        db.execute("ATTACH DATABASE ? AS spare", (str(self.spare_state.path),))
+        try:
+            db.execute("BEGIN")
+            db.execute("DROP TABLE IF EXISTS temp.stale")
+            db.execute(
+                "CREATE TEMP TABLE stale AS SELECT rel FROM spare.files EXCEPT SELECT rel FROM main.files"
+            )
+            db.execute("COMMIT")
+        finally:
+            db.execute("DETACH DATABASE spare")
+            db.execute("BEGIN")
+        removed = 0
+        parents: set[str] = set()
+        for (rel,) in db.execute("SELECT rel FROM temp.stale"):
+            path = self.staging / safe_rel(str(rel))
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+                removed += 1
+            elif path.is_dir():
+                shutil.rmtree(path)
+            parents.add(str(rel).rpartition("/")[0])
+        db.execute("DROP TABLE temp.stale")
+        for parent in sorted(parents, key=lambda r: (-r.count("/"), r)):
+            while parent:
+                try:
+                    os.rmdir(self.staging / parent)
+                except OSError:
+                    break
+                parent = parent.rpartition("/")[0]
+        return removed
+
+    # -- publishing ------------------------------------------------------------------------
+    def publish(self) -> None:
+        """Swap in the staging tree, record the new state, and keep the old tree as the spare."""
+        assert self.db is not None
+        db = self.db
+        keep = self.trusted and self.output.exists()
+        meta_set(db, "state_version", STATE_VERSION)
+        meta_set(db, "root", _root_id(self.staging))
+        meta_set(db, "spare", (self.old_state.meta("root") or "") if keep else "")
+        db.execute("COMMIT")
+        db.close()
+        self.db = None
+        _fsync_dir(self.staging)
+        if not self.output.exists():
+            os.rename(self.staging, self.output)
+            os.replace(self.new_state_path, state_path(self.output))
+            _fsync_dir(self.parent)
+            self.published = True
+            return
+        if _renameat2_exchange(self.staging, self.output):
+            old = self.staging
+        else:
+            old = self.parent / f".{self.name}{OLD_TAG}{secrets.token_hex(4)}"
+            os.rename(self.output, old)
+            os.rename(self.staging, self.output)
+        self.published = True
+        # the old tree and its state become the spare; a build killed in between finds a spare
+        # that the live state does not name (or no live state) and does not use it
+        if keep:
+            os.replace(state_path(self.output), spare_state_path(self.output))
+            os.replace(self.new_state_path, state_path(self.output))
+            os.rename(old, spare_path(self.output))
+        else:
+            os.replace(self.new_state_path, state_path(self.output))
+            spare_state_path(self.output).unlink(missing_ok=True)
+            shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(self.parent)
+
+
+def copy_file(src_fd: int, root: Path, rel: str, size: int, mtime_ns: int) -> bool:
+    """Copy ``size`` bytes from ``src_fd`` into a new file ``root/rel`` (``write.put_file``
+    rules) with the modification time ``mtime_ns``. False when the source ends early."""
+    complete = True
+
+    def fill(fd: int) -> None:
+        nonlocal complete
+        offset = 0
+        while offset < size:
+            try:
+                n = os.copy_file_range(src_fd, fd, size - offset, offset, offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                n = os.pwrite(fd, os.pread(src_fd, min(size - offset, 1 << 20), offset), offset)
+            if n == 0:
+                complete = False
+                return
+            offset += n
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+    put_into(root, rel, fill)
+    return complete
+
+
 def carry_records(
-    db: sqlite3.Connection, old: BuildState, live: Path, staging: Path, hashes: FileHashes
-) -> int:
-    """Carry every record listed in the ``carried`` table from the live tree into the staging
-    tree: its summary into ``pending`` and its files as hard links. Each linked file is checked
-    to be the recorded one (a regular file of the recorded size, linked from a single-link
-    file); otherwise ``StaleStateError``. Returns the number of files linked."""
+    db: sqlite3.Connection, old: BuildState, site: IncrementalSite, hashes: FileHashes
+) -> list[tuple[str, str]]:
+    """Carry every record listed in the ``carried`` table from the previous build: its summary
+    into ``pending`` and its files into the staging tree (``IncrementalSite.carry_files``).
+    Returns (rel, pith number) for each carried file that a record rebuilt now also wrote with
+    other bytes."""
     db.execute("COMMIT")
     db.execute("ATTACH DATABASE ? AS old", (str(old.path),))
     try:
@@ -368,49 +516,52 @@ def carry_records(
         db.execute(
             "INSERT OR IGNORE INTO owners SELECT o.* FROM old.owners o JOIN carried c USING (input_key)"
         )
-        rows = db.execute(
-            "SELECT f.rel, f.sha256, f.size FROM old.files f WHERE f.rel IN "
-            "(SELECT o.rel FROM old.owners o JOIN carried c USING (input_key))"
-        ).fetchall()
+        db.execute("DROP TABLE IF EXISTS temp.carry_files")
+        db.execute(
+            "CREATE TEMP TABLE carry_files AS SELECT f.rel, f.sha256, f.size FROM old.files f WHERE f.rel IN "
+            "(SELECT o.rel FROM old.owners o JOIN carried c USING (input_key)) ORDER BY f.rel"
+        )
         db.execute("COMMIT")
     finally:
         db.execute("DETACH DATABASE old")
         db.execute("BEGIN")
-    live_fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
-    stage_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for rel, sha, size in rows:
-            try:
-                os.link(rel, rel, src_dir_fd=live_fd, dst_dir_fd=stage_fd, follow_symlinks=False)
-            except FileExistsError:
-                continue  # also an output of a record rebuilt now, which wrote it afresh
-            except FileNotFoundError:
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(rel, rel, src_dir_fd=live_fd, dst_dir_fd=stage_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    raise StaleStateError(f"{rel} is missing from the live site") from None
-            st = os.stat(rel, dir_fd=stage_fd, follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 2:
-                raise StaleStateError(f"{rel} in the live site is not the file the build state recorded")
-            hashes.record(rel, sha, size)
-    finally:
-        os.close(live_fd)
-        os.close(stage_fd)
-    return len(rows)
 
+    def rows() -> Iterator[tuple[str, str, int]]:
+        last = 0
+        while True:
+            part = db.execute(
+                "SELECT rowid, rel, sha256, size FROM temp.carry_files "
+                "WHERE rowid > ? ORDER BY rowid LIMIT 2000",
+                (last,),
+            ).fetchall()
+            if not part:
+                return
+            last = part[-1][0]
+            for _rowid, rel, sha, size in part:
+                yield str(rel), str(sha), int(size)
 
-def unlink_files(staging: Path, rels: Iterable[str]) -> None:
-    for rel in rels:
-        with contextlib.suppress(FileNotFoundError):
-            (staging / rel).unlink()
+    counts = site.carry_files(rows(), hashes)
+    db.execute("DROP TABLE temp.carry_files")
+    log.info("carried files: %d kept in the spare, %d copied from the live site", counts.kept, counts.copied)
+    conflicts = []
+    assert old.db is not None
+    for rel in counts.conflicts:
+        row = old.db.execute(
+            "SELECT s.data FROM owners o JOIN summaries s USING (input_key) "
+            "WHERE o.rel = ? ORDER BY s.suffix",
+            (rel,),
+        ).fetchone()
+        conflicts.append((rel, summary_from_json(row[0]).pith_number if row else rel))
+    return conflicts
 
 
 __all__ = [
     "STAGING_TAG",
     "BuildState",
+    "CarryCounts",
     "IncrementalSite",
     "carry_records",
+    "drop_spare",
     "input_key",
     "inputs_digest",
     "render_fingerprint",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (input_key, rel))
   WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dirs (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 # columns a caller may order by; values are SQL expressions over the summaries table
@@ -328,25 +327,29 @@ class FileHashes(Mapping[str, str]):
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self._dirs: set[str] = set()
 
     def record(self, rel: str, sha256: str, size: int) -> None:
-        """Note a file (and its directories) as part of the staging tree."""
+        """Note a file as part of the staging tree (replacing an earlier note of it)."""
         self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (rel, sha256, size))
-        self.record_dirs(rel)
+
+    def record_many(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+
+    def add(self, rel: str, sha256: str, size: int) -> str | None:
+        """Note a file unless it is noted already; returns the SHA-256 noted before, if any."""
+        if self.db.execute("INSERT OR IGNORE INTO files VALUES (?, ?, ?)", (rel, sha256, size)).rowcount:
+            return None
+        return self[rel]
 
     def own(self, input_key: str, rel: str) -> None:
         """Note that the record with this input key has this file (several records may)."""
         self.db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (input_key, rel))
 
-    def record_dirs(self, rel: str) -> None:
-        parent = rel.rpartition("/")[0]
-        while parent and parent not in self._dirs:
-            if len(self._dirs) > 4096:
-                self._dirs.clear()
-            self._dirs.add(parent)
-            self.db.execute("INSERT OR IGNORE INTO dirs VALUES (?)", (parent,))
-            parent = parent.rpartition("/")[0]
+    def among(self, rels: Sequence[str]) -> dict[str, str]:
+        """rel -> SHA-256 of those of ``rels`` (at most 500) that are noted."""
+        marks = ",".join("?" * len(rels))
+        cur = self.db.execute(f"SELECT rel, sha256 FROM files WHERE rel IN ({marks})", list(rels))
+        return {str(r): str(h) for r, h in cur}
 
     def forget(self, rel: str) -> None:
         self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))

@@ -12,10 +12,12 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
+import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -160,32 +162,151 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_TAG = ".tmp-"
+
+
+def _dest(root: Path, rel: str) -> Path:
+    """``root/rel`` with its parent directories made. In a reused tree (a spare) a file of an
+    earlier build may stand where this build needs a directory: it is removed."""
+    dest = root / safe_rel(rel)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        here = root
+        for part in Path(rel).parts[:-1]:
+            here = here / part
+            if here.is_symlink() or (here.exists() and not here.is_dir()):
+                here.unlink()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _put(dest: Path, fill: Callable[[int], None]) -> None:
+    """Create ``dest`` as a new file filled by ``fill(fd)``. When the path is taken, the file is
+    written under a temporary name in the same directory and renamed over it: an existing file
+    is replaced by a new inode, never written through (nor through a symlink)."""
+    try:
+        fd = os.open(dest, _CREATE, 0o644)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, 0o644)
+            fill(fd)
+        finally:
+            os.close(fd)
+        return
+    tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, _CREATE, 0o644)
+    try:
+        try:
+            os.fchmod(fd, 0o644)
+            fill(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.rename(tmp, dest)
+        except IsADirectoryError:  # a directory of an earlier build where this build has a file
+            shutil.rmtree(dest)
+            os.rename(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def put_file(root: Path, rel: str, data: bytes) -> None:
+    """Write ``root/rel`` with ``data`` as a new file, replacing whatever the path holds.
+
+    Files are created exclusively and never through a symlink; an existing file (in a reused
+    staging tree) is replaced by rename, never edited in place; ``rel`` must stay inside ``root``.
+    """
+    _put(_dest(root, rel), lambda fd: _write_all(fd, data))
+
+
+def put_into(root: Path, rel: str, fill: Callable[[int], None]) -> None:
+    """``put_file`` with the bytes written by ``fill(fd)``."""
+    _put(_dest(root, rel), fill)
+
+
+def put_chunks(
+    root: Path, rel: str, chunks: Iterable[bytes], keep: str | None = None
+) -> tuple[str, int, bool]:
+    """Write ``root/rel`` from ``chunks`` like ``put_file``; returns (sha256, size, written).
+
+    With ``keep`` (the SHA-256 of the file the path holds now), the new bytes go to a temporary
+    file first, and when they hash to ``keep`` and the path holds a plain file of that size, the
+    existing file is kept (``written`` is False)."""
+    dest = _dest(root, rel)
+    h = hashlib.sha256()
+    size = 0
+
+    def fill(fd: int) -> None:
+        nonlocal size
+        buf: list[bytes] = []
+        pending = 0
+        for chunk in chunks:
+            h.update(chunk)
+            size += len(chunk)
+            buf.append(chunk)
+            pending += len(chunk)
+            if pending >= 1 << 20:
+                _write_all(fd, b"".join(buf))
+                buf, pending = [], 0
+        if buf:
+            _write_all(fd, b"".join(buf))
+
+    if keep is None:
+        _put(dest, fill)
+        return h.hexdigest(), size, True
+    tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        _put(tmp, fill)
+        if h.hexdigest() == keep and is_plain(dest, size):
+            tmp.unlink()
+            return keep, size, False
+        try:
+            os.rename(tmp, dest)
+        except IsADirectoryError:
+            shutil.rmtree(dest)
+            os.rename(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return h.hexdigest(), size, True
+
+
+def is_plain(path: Path | str, size: int, dir_fd: int | None = None) -> bool:
+    """True when ``path`` is a regular file (not a symlink) of ``size`` bytes with one link."""
+    try:
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_nlink == 1
+
+
 def write_file(root: Path, rel: str, data: bytes) -> bool:
     """Create ``root/rel`` with ``data``. False if it already exists (left untouched).
 
     Files are created exclusively and never through a symlink; the parent chain is checked to
     stay inside ``root``.
     """
-    dest = root / safe_rel(rel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = _dest(root, rel)
     try:
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = os.open(dest, _CREATE, 0o644)
     except FileExistsError:
         return False
     try:
         os.fchmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, data)
     finally:
         os.close(fd)
     return True
-
-
-def replace_file(root: Path, rel: str, data: bytes) -> None:
-    dest = root / safe_rel(rel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink():
-        raise OutputError(f"{dest}: refusing to write through a symlink")
-    dest.write_bytes(data)

@@ -1,5 +1,6 @@
 """Incremental builds: byte for byte a clean build, after every kind of change; fail-closed when
-killed or faulted at any point; and no hard links or symlinks in the published tree."""
+killed or faulted at any point (also while bringing the spare tree up to date); no hard links or
+symlinks in the published tree; and the spare tree kept beside it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from generator import synth
 from generator.build import run_build
 from generator.config import Config
 from generator.errors import OutputError
-from generator.incremental import state_path
+from generator.identifiers import suffix_from_hash
+from generator.incremental import spare_path, spare_state_path, state_path
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
 
@@ -56,7 +58,7 @@ def assert_plain_tree(root: Path) -> None:
 
 
 def leftovers(parent: Path, name: str) -> list[str]:
-    allowed = {name, f".{name}.state.sqlite", f".{name}.skeleton"}
+    allowed = {name, f".{name}.state.sqlite", f".{name}.spare", f".{name}.spare-state.sqlite"}
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}") and p.name not in allowed)
 
 
@@ -232,12 +234,18 @@ def _kill_points(setup: tuple[Inputs, Path, Config], runs: int, seed: int) -> No
     files = inputs.add(260)  # enough to use the worker pool
     rng = random.Random(seed)
     build(cfg)
+    inputs.add(1)
+    build(cfg)  # the first tree is now the spare
+    spare = spare_path(cfg.output)
+    adopting = 0
     for run in range(runs):
         incremental = run % 3 != 2
         old = snapshot(cfg.output)
         inputs.add(1)
         inputs.change(files[run], f"kill run {run}")
         new = clean_tree(cfg, tmp / "clean")
+        if incremental and spare.is_dir():
+            adopting += 1  # the killed build starts by adopting the spare as its staging tree
         _kill_run(cfg, rng.uniform(0.05, 2.5), incremental)
         now = snapshot(cfg.output)
         assert now in (old, new), f"run {run}: the live site is neither the old nor the new one"
@@ -245,6 +253,12 @@ def _kill_points(setup: tuple[Inputs, Path, Config], runs: int, seed: int) -> No
         assert snapshot(cfg.output) == new
         assert leftovers(cfg.output.parent, cfg.output.name) == []
         assert_plain_tree(cfg.output)
+        if not incremental:
+            assert not spare.exists()
+        elif spare.exists():  # none after a kill between the swap and the state update
+            assert snapshot(spare) in (old, now)
+            assert_plain_tree(spare)
+    assert adopting >= 1
 
 
 def test_killed_builds_leave_old_or_new_site(setup: tuple[Inputs, Path, Config]) -> None:
@@ -288,3 +302,171 @@ def test_without_paper_pages(setup: tuple[Inputs, Path, Config]) -> None:
     assert not any(rel.startswith("paper/") or rel == "paper" for rel in tree)
     assert len([rel for rel in tree if rel.startswith("pith/") and rel.endswith(".json")]) == 5
     assert tree == clean_tree(cfg, tmp / "clean")
+
+
+# -- the spare tree ------------------------------------------------------------------------
+Inodes = dict[str, int]
+
+
+def inodes(root: Path) -> Inodes:
+    out: Inodes = {}
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            full = Path(dirpath, name)
+            out[full.relative_to(root).as_posix()] = os.lstat(full).st_ino
+    return out
+
+
+def record_files(site: Path, suffix: str) -> list[str]:
+    """The files of one record in the default layout (its copy and its page)."""
+    return [f"pith/{suffix}.json", f"pith/{suffix}/index.html"]
+
+
+def _suffix(path: Path) -> str:
+    """The SUFFIX of the record in an input file."""
+    rec = json.loads(path.read_bytes())
+    return suffix_from_hash(rec["canonical_sha256"])
+
+
+def test_spare_adopted_and_updated_in_place(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    files = inputs.add(20)
+    site = cfg.output
+    spare = spare_path(site)
+
+    build(cfg)
+    assert not spare.exists() and not spare_state_path(site).exists()  # no previous tree yet
+    first = snapshot(site)
+    first_ino = inodes(site)
+
+    inputs.change(files[1], "changed once")
+    build(cfg)
+    second = snapshot(site)
+    second_ino = inodes(site)
+    # the previous tree is kept whole beside the site, outside it, with its state
+    assert snapshot(spare) == first
+    assert spare_state_path(site).is_file()
+    assert not spare.resolve().is_relative_to(site.resolve())
+    assert not any(p.name.endswith(".spare") or "spare" in p.name for p in site.rglob("*"))
+    assert_plain_tree(site)
+    assert_plain_tree(spare)  # one link each: no file is shared between the trees
+
+    spare_root = spare.stat().st_ino
+    removed = files[4]
+    removed_suffix = _suffix(removed)
+    changed_suffix = _suffix(files[2])
+    removed.unlink()
+    inputs.change(files[2], "changed twice")
+    counts = build(cfg)
+    assert counts["rebuilt"] == 1 and counts["carried"] == 18
+    # the spare became the new live tree, and the tree it replaced is the new spare
+    assert site.stat().st_ino == spare_root
+    assert snapshot(spare) == second
+    assert snapshot(site) == clean_tree(cfg, tmp / "clean")
+    assert_plain_tree(site)
+    assert_plain_tree(spare)
+    assert leftovers(site.parent, site.name) == []
+    now_ino = inodes(site)
+    tree = snapshot(site)
+
+    # the removed record's files are gone
+    for rel in record_files(site, removed_suffix):
+        assert rel not in tree
+    assert not (site / "pith" / removed_suffix).exists()
+    # the changed record's files are new files
+    for rel in record_files(site, changed_suffix):
+        assert now_ino[rel] != first_ino[rel]
+    # files with the same bytes in all three builds were neither written nor copied: the
+    # spare's files stayed where they were (record files and site-wide pages alike)
+    same = [
+        rel
+        for rel, (kind, data, _m) in first.items()
+        if kind == "file" and rel in tree and second.get(rel) == first[rel] == tree[rel]
+    ]
+    kept_pages = [rel for rel in same if not rel.startswith(("pith/", "paper/"))]
+    assert kept_pages, "some site-wide file should be unchanged"
+    # (except the files of the record rebuilt now, and robots.txt, which two site steps write)
+    rewritten = [rel for rel in same if now_ino[rel] != first_ino[rel]]
+    assert rewritten
+    assert all(changed_suffix[:8] in rel or rel == "robots.txt" for rel in rewritten), rewritten
+    assert len(same) - len(rewritten) > 100
+    # a file changed in the previous build only came from the live tree as a copy: new inode
+    once_suffix = _suffix(files[1])
+    for rel in record_files(site, once_suffix):
+        assert now_ino[rel] not in (first_ino[rel], second_ino[rel])
+
+
+def test_missing_or_tampered_spare_falls_back(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    files = inputs.add(15)
+    site = cfg.output
+    spare = spare_path(site)
+    build(cfg)
+
+    def step(i: int) -> None:
+        inputs.change(files[i], f"step {i}")
+        build(cfg)
+        assert snapshot(site) == clean_tree(cfg, tmp / "clean")
+        assert_plain_tree(site)
+        assert leftovers(site.parent, site.name) == []
+
+    step(0)
+    assert spare.is_dir()
+
+    # files of the spare changed by hand: a different size, a symlink, a directory, missing
+    page = next(p for p in (spare / "pith").iterdir() if p.suffix == ".json")
+    page.write_bytes(page.read_bytes() + b" ")
+    other = sorted(p for p in (spare / "pith").iterdir() if p.suffix == ".json")[-1]
+    other.unlink()
+    other.symlink_to("/etc/hostname")
+    index = spare / "index.html"
+    index.unlink()
+    index.mkdir()
+    (index / "x").write_bytes(b"x")
+    (spare / "verification.json").unlink()
+    step(1)
+
+    # a spare the live state does not name (a copy of it: another inode) is not used
+    copy = tmp / "copy"
+    shutil.copytree(spare, copy, symlinks=True)
+    shutil.rmtree(spare)
+    copy.rename(spare)
+    step(2)
+
+    # a spare whose state is unreadable is not used
+    spare_state_path(site).write_bytes(b"not a database")
+    step(3)
+
+    # no spare at all
+    shutil.rmtree(spare)
+    step(4)
+    assert spare.is_dir()
+
+    # a symlink in place of the spare is removed, never followed
+    target = tmp / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_bytes(b"keep")
+    shutil.rmtree(spare)
+    spare.symlink_to(target)
+    step(5)
+    assert (target / "keep.txt").read_bytes() == b"keep"
+    assert spare.is_dir() and not spare.is_symlink()
+
+
+def test_clean_build_keeps_no_spare(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, _tmp, cfg = setup
+    files = inputs.add(6)
+    build(cfg)
+    inputs.change(files[0], "x")
+    build(cfg)
+    assert spare_path(cfg.output).is_dir()
+    build(Config(**{**cfg.__dict__, "incremental": False}))
+    assert not spare_path(cfg.output).exists()
+    assert not spare_state_path(cfg.output).exists()
+    # the next incremental build does not trust the state of a tree the clean build replaced
+    inputs.change(files[1], "y")
+    counts = build(cfg)
+    assert counts["carried"] == 0
+    assert state_path(cfg.output).is_file()
+    for p in cfg.output.rglob("*"):
+        assert not stat.S_ISLNK(os.lstat(p).st_mode)

@@ -144,7 +144,11 @@ def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     hashes = FileHashes(db)
     hashes.record("pith/X/index.html", "ab" * 32, 10)
     assert hashes["pith/X/index.html"] == "ab" * 32 and "pith/X/index.html" in hashes and len(hashes) == 1
-    assert [r for (r,) in db.execute("SELECT rel FROM dirs ORDER BY rel")] == ["pith", "pith/X"]
+    # ``add`` notes a file once and reports what was noted before
+    assert hashes.add("pith/X/index.html", "cd" * 32, 11) == "ab" * 32
+    assert hashes.add("pith/Y.json", "ef" * 32, 12) is None
+    assert hashes.sized["pith/X/index.html"] == ("ab" * 32, 10)
+    assert hashes.among(["pith/Y.json", "pith/Z.json"]) == {"pith/Y.json": "ef" * 32}
 
 
 def test_strict_settling_refuses_warnings() -> None:
