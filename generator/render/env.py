@@ -4,18 +4,45 @@ Jinja tries ``getattr`` before ``[]``; on a dict that costs an ``AttributeError`
 ``r.title`` in a template, which is most of the lookups on a record page. For a plain ``dict``
 this environment tries the key first and falls back to jinja's own rule (attributes, then
 ``Undefined``), so a template sees the same values, only sooner. Escaping is unchanged.
+
+Calls from a template (``link(...)``, ``canonical_url(...)``: a dozen on every page) go through
+``Context.call``, which asks each callable whether it wants the context, the eval context or the
+environment passed in. A plain Python function or method that jinja's decorators did not mark wants
+none of them; ``Context`` below calls those directly and leaves everything else to jinja.
 """
 
 from __future__ import annotations
 
+from types import FunctionType, MethodType
 from typing import Any
 
 import jinja2
+import jinja2.runtime
+
+
+class Context(jinja2.runtime.Context):
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        fn = __obj.__func__ if type(__obj) is MethodType else __obj
+        # jinja's pass_context/pass_eval_context/pass_environment set ``jinja_pass_arg`` on the
+        # function; a function without it gets exactly the arguments written in the template.
+        if type(fn) is not FunctionType or "jinja_pass_arg" in fn.__dict__:
+            return super().call(__obj, *args, **kwargs)
+        if kwargs:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:  # as jinja does
+            return __self.environment.undefined(
+                "value was undefined because a callable raised a StopIteration exception"
+            )
 
 
 class Environment(jinja2.Environment):
     """Also: templates are not re-checked on disk for every page (``auto_reload`` off); a build
     reads each template once."""
+
+    context_class = Context
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("auto_reload", False)
