@@ -7,8 +7,11 @@ from typing import Any
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
 
-from generator.render.env import Environment
+from generator.render.env import Environment, escape_output
 
 
 def _env() -> Environment:
@@ -66,3 +69,76 @@ def test_stop_iteration_becomes_undefined_as_in_jinja() -> None:
     with pytest.raises(jinja2.UndefinedError):
         env.from_string("{{ stops() }}").render(stops=stops)
     assert env.from_string("{{ g() is defined }}").render(g=gen) == "True"
+
+
+class HasHtml:
+    def __html__(self) -> str:
+        return "<b>ok</b>"
+
+
+class StrChild(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "<a href='x'>\"&\"</a>",
+        "",
+        "é ∫ \U0001f600",
+        Markup("<i>safe</i>"),
+        HasHtml(),
+        5,
+        2.5,
+        None,
+        StrChild("<sub>"),
+        ["<list>"],
+    ],
+)
+def test_escape_output_is_markupsafe_escape_as_text(value: Any) -> None:
+    got = escape_output(value)
+    assert got == str(escape(value))
+    assert type(got) in (str, Markup)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_escape_output_matches_markupsafe_on_any_text(text: str) -> None:
+    assert escape_output(text) == str(escape(text))
+
+
+PAGES = {
+    "base.html": "<title>{% block title %}T & {{ site }}{% endblock %}</title>{% block main %}{% endblock %}"
+    "{% include 'inc.html' %}",
+    "inc.html": "<footer>{{ who }} {{ link('a b') }}</footer>",
+    "page.html": """{% extends "base.html" %}
+{% macro item(x) %}<li title="{{ x }}">{{ x|upper }}{{ caller() if caller else "" }}</li>{% endmacro %}
+{% block title %}{{ super() }} · {{ title }}{% endblock %}
+{% block main %}{% set note %}<em>{{ title }}</em>{% endset %}{{ note }}
+<ul>{% for v in values %}{{ item(v) }}{% endfor %}{% call item("<c>") %}<q>{{ title }}</q>{% endcall %}</ul>
+{{ values|join(", ") }} {{ safe_part }} {{ n + 1 }} {{ title ~ "<&>" }} {{ data|tojson }}
+{{ maybe or "none" }}
+{% autoescape false %}{{ title }}{% endautoescape %}{% if title %}{{ title[:3] }}{% endif %}
+{% endblock %}""",
+}
+
+
+def test_pages_are_the_same_bytes_as_with_a_plain_jinja_environment() -> None:
+    context: dict[str, Any] = {
+        "site": "S<1>",
+        "title": "A 'quoted' <title> & more",
+        "values": ["<x>", "y&z", 3],
+        "safe_part": Markup("<b>bold</b>"),
+        "n": 41,
+        "data": {"k": "</script><!--"},
+        "maybe": None,
+        "who": HasHtml(),
+        "link": lambda to: "../" + to,
+    }
+    outs = []
+    for cls in (jinja2.Environment, Environment):
+        env = cls(loader=jinja2.DictLoader(PAGES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        outs.append(env.get_template("page.html").render(**context))
+    assert outs[0] == outs[1]
+    assert "&lt;x&gt;" in outs[1] and "<b>bold</b>" in outs[1] and "A 'quoted' <title> & more" in outs[1]
