@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from generator import GENERATOR, paths
+from generator.columns import Columns, data_reader, report_entry, report_text
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
 from generator.incremental import (
@@ -51,7 +53,7 @@ from generator.shard import outside_shard
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
-from generator.streamed import Reiterable, StreamedFile, page_chunks, report_json_chunks
+from generator.streamed import Reiterable, StreamedFile, page_chunks, report_text_chunks
 from generator.summaries import (
     FileHashes,
     SummaryStore,
@@ -59,6 +61,7 @@ from generator.summaries import (
     connect,
     meta_set,
     new_record_copies,
+    record_columns,
     settle,
 )
 from generator.verify import verify_record
@@ -109,7 +112,9 @@ def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Pa
 
 
 # (input position, summary, error, files written as (path, sha256, size))
-Result = tuple[int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...]]
+Result = tuple[
+    int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...], Columns | None
+]
 
 
 def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
@@ -121,7 +126,7 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
         try:
             rec = verify_record(raw, _worker["keyring"], max_bytes=_worker["max_bytes"])
         except RecordError as exc:
-            out.append((seq, None, exc, ()))
+            out.append((seq, None, exc, (), None))
             continue
         files, summary = renderer.render_record(rec)
         written: list[tuple[str, str, int]] = []
@@ -129,7 +134,8 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
             for f in files:
                 put_file(staging, f.dest_path, f.data)
                 written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
-        out.append((seq, summary, None, tuple(written)))
+        cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files))
+        out.append((seq, summary, None, tuple(written), cols))
     return out
 
 
@@ -248,22 +254,7 @@ def _report_head(
 
 def _report_records(summaries: Iterable[RecordSummary]) -> Iterator[dict[str, Any]]:
     for s in summaries:
-        yield {
-            "suffix": s.suffix,
-            "pith_number": s.pith_number,
-            "arxiv_id": s.arxiv_id,
-            "canonical_sha256": s.canonical_sha256,
-            "record_copy_sha256": s.raw_sha256,
-            "key_id": s.key_id,
-            "key_fingerprint": s.key_fingerprint,
-            "signed_at": s.signed_at,
-            "checks": [{"name": n, "status": st, "detail": d} for n, st, d in s.checks],
-            "open_graph": [
-                {"document": kind, "status": status, "codes": list(codes)}
-                for kind, status, codes in s.open_graph
-            ],
-            **({"notes": list(s.notes)} if s.notes else {}),
-        }
+        yield report_entry(s)
 
 
 def _report(
@@ -411,12 +402,12 @@ def _run_build(
             shared_copies: list[tuple[str, str]] = []
             contested: set[str] = set()
             for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
-                for seq, summary, error, written in chunk_results:
+                for seq, summary, error, written, cols in chunk_results:
                     if error is not None:
                         report.failures.append(error)
                     elif summary is not None:
                         key = keys.pop(seq, "")
-                        add_pending(db, seq, summary, key)
+                        add_pending(db, seq, summary, key, cols)
                         for rel, sha, size in written:
                             noted = hashes.add(rel, sha, size)
                             if noted is not None and noted != sha:
@@ -508,8 +499,12 @@ def _run_build(
                     raise OSError(5, "injected fault while writing", f.dest_path)
 
             for step in SITE_STEPS:
+                ts = time.monotonic()
+                before = site_files
                 for f in step(ctx):
                     emit(f)
+                took = time.monotonic() - ts
+                log.debug("site step %s: %d file(s) in %.2fs", step.__name__, site_files - before, took)
             report.stage_times["site pages"] = time.monotonic() - t1
             log.info("site pages: %d file(s) in %.2fs", site_files, report.stage_times["site pages"])
             t2 = time.monotonic()
@@ -631,11 +626,16 @@ def report_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
     """The verification report, JSON and HTML, streamed record by record in SUFFIX order."""
     head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)
 
+    def texts() -> Iterator[str]:
+        if isinstance(ctx.records, SummaryStore):
+            return (text for _suffix, text in ctx.records.texts("report", "suffix"))
+        return (report_text(rec) for rec in _report_records(_ordered(ctx.records, "suffix")))
+
     def json_chunks() -> Iterable[bytes]:
-        return report_json_chunks(head, _report_records(_ordered(ctx.records, "suffix")))
+        return report_text_chunks(head, texts())
 
     def html_chunks() -> Iterable[bytes]:
-        records = Reiterable(lambda: _report_records(_ordered(ctx.records, "suffix")))
+        records = Reiterable(lambda: (json.loads(text) for text in texts()))
         report = {**head, "records": records}
         return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
 

@@ -27,12 +27,14 @@ from itertools import groupby
 from typing import Any
 
 from generator import GENERATOR
+from generator.columns import compact
 from generator.errors import JsonError, MirrorIndexError, OutputError
 from generator.identifiers import HEX64_RE, SUFFIX_RE, is_arxiv_id
 from generator.paths import safe_rel
 from generator.render.site import OutputFile
 from generator.sources.remote import DEFAULT_KINDS, RECORD, site_path
 from generator.strictjson import loads_strict
+from generator.summaries import SummaryStore
 
 INDEX_DIR = "mirror-index"
 TOP = f"{INDEX_DIR}/index.json"
@@ -123,6 +125,14 @@ def record_entry(
     }
 
 
+def _shard_bytes(prefix: str, entry_texts: list[str]) -> bytes:
+    """A shard from its entries, each already serialised by ``columns.compact`` (the same
+    bytes as ``_dump`` of the whole shard)."""
+    head = {"index_type": SHARD_TYPE, "index_version": INDEX_VERSION, "prefix": prefix, "records": []}
+    before, after = _dump(head).decode().rsplit("[]", 1)
+    return (before + "[" + ",".join(entry_texts) + "]" + after).encode()
+
+
 def mirror_index_files(ctx: Any) -> Iterator[OutputFile]:
     """Site step (``build.SITE_STEPS``): the index of the records in ``ctx.records``."""
     staging = ctx.staging
@@ -130,29 +140,32 @@ def mirror_index_files(ctx: Any) -> Iterator[OutputFile]:
     def read(rel: str) -> bytes:
         return bytes((staging / safe_rel(rel)).read_bytes())
 
+    entries: Iterable[tuple[str, str]]
+    if isinstance(ctx.records, SummaryStore):
+        entries = ctx.records.texts("mindex", "suffix")  # made when each record was rendered
+    else:
+        entries = (
+            (
+                s.suffix,
+                compact(
+                    record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, read)
+                ),
+            )
+            for s in ctx.records
+        )
     shards = []
     total = 0
-    # ctx.records is in SUFFIX order and may live on disk: stream it, one shard at a time
-    for prefix, group in groupby(ctx.records, key=lambda s: s.suffix[:PREFIX_LEN]):
-        entries = [
-            record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, read)
-            for s in group
-        ]
-        data = _dump(
-            {
-                "index_type": SHARD_TYPE,
-                "index_version": INDEX_VERSION,
-                "prefix": prefix,
-                "records": entries,
-            }
-        )
+    # records come in SUFFIX order and may live on disk: stream them, one shard at a time
+    for prefix, group in groupby(entries, key=lambda e: e[0][:PREFIX_LEN]):
+        texts = [text for _suffix, text in group]
+        data = _shard_bytes(prefix, texts)
         path = shard_path(prefix)
-        total += len(entries)
+        total += len(texts)
         shards.append(
             {
                 "prefix": prefix,
                 "path": path,
-                "records": len(entries),
+                "records": len(texts),
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
             }

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from generator import paths
 from generator.render import feeds, listings, resolve, search
-from generator.render.records import ordered
+from generator.render.records import rows
 from generator.render.site import OutputFile, Renderer
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def _sitemap_urls(ctx: SiteContext) -> Iterator[tuple[str, str | None]]:
         pages = max(1, -(-count // ctx.config.page_size))
         for n in range(1, pages + 1):
             yield listing.page_path(n), day
-    for s in ordered(ctx.records, "suffix"):
+    for s in rows(ctx.records, "suffix"):
         yield paths.record_page(s.suffix), (s.signed_at or s.submitted_at)[:10]
 
 

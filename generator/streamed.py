@@ -115,17 +115,28 @@ def dumps_indented(value: Any, indent: int = 1, level: int = 0) -> str:
 
 def report_json_chunks(head: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """``head`` is the report without ``records``; the records are streamed in, in order."""
+    return report_text_chunks(head, (dumps_indented(rec, 1, 2) for rec in records))
+
+
+def report_text_chunks(head: dict[str, Any], texts: Iterable[str]) -> Iterator[bytes]:
+    """As ``report_json_chunks``, from records already serialised by ``dumps_indented(rec, 1, 2)``."""
     doc = dict(head, records=_PLACEHOLDER)
     text = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
     before, after = text.split(marker, 1)
     yield before.encode("utf-8")
     first = True
-    for rec in records:
-        body = dumps_indented(rec, 1, 2)
-        yield (("[\n  " if first else ",\n  ") + body).encode("utf-8")
+    parts: list[str] = []
+    pending = 0
+    for body in texts:
+        parts.append(("[\n  " if first else ",\n  ") + body)
+        pending += len(body)
         first = False
-    yield ("[]" if first else "\n ]").encode("utf-8")
+        if pending >= 1 << 18:
+            yield "".join(parts).encode("utf-8")
+            parts, pending = [], 0
+    parts.append("[]" if first else "\n ]")
+    yield "".join(parts).encode("utf-8")
     yield after.encode("utf-8")
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+from generator.columns import Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
 from generator.keyring import parse_time
 from generator.render.site import RecordSummary
@@ -33,13 +34,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
-  data BLOB NOT NULL);
+  data BLOB NOT NULL, row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL,
+  terms TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
-  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
+  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL,
+  row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL, terms TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
@@ -150,6 +153,32 @@ class SummaryStore(Sequence[RecordSummary]):
         for data, where in cur:
             yield summary_from_json(data, where)
 
+    def rows(self, *keys: str, reverse: bool = False) -> Iterator[Row]:
+        """Display rows (``generator.columns.Row``) in the order of ``ordered``."""
+        for (text,) in self._column("row", keys, reverse):
+            yield row_from_text(text)
+
+    def texts(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
+        """(SUFFIX, text of a stored column: ``row``, ``report``, ``mindex`` or ``terms``)."""
+        if column not in ("row", "report", "mindex", "terms"):
+            raise ValueError(f"no column {column!r}")
+        yield from self._column(f"suffix, {column}", keys, reverse)
+
+    def rows_and(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[Row, str]]:
+        """(display row, text of a stored column) in the order of ``ordered``."""
+        if column not in ("report", "mindex", "terms"):
+            raise ValueError(f"no column {column!r}")
+        for row, text in self._column(f"row, {column}", keys, reverse):
+            yield row_from_text(row), text
+
+    def _column(self, select: str, keys: tuple[str, ...], reverse: bool) -> Iterator[Any]:
+        cols = [ORDER_KEYS[k] for k in keys] + ["suffix"]
+        direction = " DESC" if reverse else ""
+        order = ", ".join(c + direction for c in cols)
+        cur = self.db.execute(f"SELECT {select} FROM summaries ORDER BY {order}")
+        while rows := cur.fetchmany(512):
+            yield from rows
+
     def by_short8(self) -> Iterator[tuple[str, list[RecordSummary]]]:
         """(short number, records sharing it) for every short number held by more than one record."""
         cur = self.db.execute(
@@ -219,10 +248,27 @@ def signed_key(summary: RecordSummary) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def add_pending(db: sqlite3.Connection, seq: int, summary: RecordSummary, input_key: str) -> None:
-    """A verified input, before duplicates and conflicts are settled."""
+def record_columns(summary: RecordSummary, data_of: Callable[[str], bytes]) -> Columns:
+    """The columns of a freshly rendered record (see ``generator.columns``)."""
+    return columns(summary, data_of, encode=summary_to_json)
+
+
+def add_pending(
+    db: sqlite3.Connection,
+    seq: int,
+    summary: RecordSummary,
+    input_key: str,
+    cols: Columns | None = None,
+    data_of: Callable[[str], bytes] | None = None,
+) -> None:
+    """A verified input, before duplicates and conflicts are settled. ``cols`` come from the
+    worker that rendered it; without them they are made here (``data_of`` reads its outputs)."""
+    if cols is None:
+        if data_of is None:
+            raise ValueError(f"{summary.pith_number}: add_pending needs its columns or its outputs' bytes")
+        cols = record_columns(summary, data_of)
     db.execute(
-        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
         (
             seq,
             summary.suffix,
@@ -231,7 +277,7 @@ def add_pending(db: sqlite3.Connection, seq: int, summary: RecordSummary, input_
             summary.where,
             summary.submitted_at,
             signed_key(summary),
-            summary_to_json(summary),
+            *cols,
         ),
     )
 
@@ -300,7 +346,7 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     db.execute(
         "INSERT INTO summaries SELECT suffix, submitted_at, substr(suffix, 1, 8), input_key, "
-        "raw_sha256, signed_key, where_, data FROM pending ORDER BY suffix"
+        "raw_sha256, signed_key, where_, data, row, report, mindex, terms FROM pending ORDER BY suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from generator import GENERATOR, paths
 from generator.keyring import parse_time
-from generator.render.records import newest_first
+from generator.render.records import newest_rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 SITEMAP_MAX_URLS = 50_000
@@ -86,7 +86,7 @@ def sitemap_files(
 def atom_feed(renderer: Renderer, records: Sequence[RecordSummary], build_time: str) -> OutputFile:
     cfg = renderer.config
     base = cfg.base_url or ""
-    newest = list(itertools.islice(newest_first(records), FEED_ENTRIES))
+    newest = list(itertools.islice(newest_rows(records), FEED_ENTRIES))
     updated = (
         build_time
         if build_time != "unknown"

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from generator import paths
+from generator.columns import Row
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
-from generator.render.records import newest_first, ordered
+from generator.render.records import newest_rows, rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 RECENT = 20
@@ -65,7 +66,7 @@ def _pages(count: int, size: int) -> int:
 
 
 def render_listing_page(
-    renderer: Renderer, listing: Listing, records: list[RecordSummary], n: int, total: int
+    renderer: Renderer, listing: Listing, records: list[Row], n: int, total: int
 ) -> OutputFile:
     size = renderer.config.page_size
     pages = _pages(total, size)
@@ -88,7 +89,7 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
     """Every category and month listing with its number of records, in a stable order."""
     cats: Counter[str] = Counter()
     months: Counter[str] = Counter()
-    for s in records:
+    for s in rows(records):
         cats[s.primary_cat] += 1
         months[s.submitted_at[:7]] += 1
     return [(category_listing(c), n) for c, n in sorted(cats.items())] + [
@@ -110,8 +111,8 @@ def build_listings(
             year, month = listing.name.split("-")
             years[year].append((month, count, listing.page_path(1)))
     year_rows = [(y, sum(c for _, c, _ in ms), ms) for y, ms in sorted(years.items(), reverse=True)]
-    recent = list(itertools.islice(newest_first(records), RECENT))
-    oldest = next(ordered(records, "submitted_at"), None)
+    recent = list(itertools.islice(newest_rows(records), RECENT))
+    oldest = next(rows(records, "submitted_at"), None)
     yield renderer.page(
         "index.html",
         paths.index_page(1),
@@ -127,9 +128,9 @@ def build_listings(
         "browse.html", "browse/index.html", total=len(records), categories=cats, years=year_rows
     )
     size = renderer.config.page_size
-    buffers: dict[str, list[RecordSummary]] = defaultdict(list)
+    buffers: dict[str, list[Row]] = defaultdict(list)
     page_no: dict[str, int] = defaultdict(lambda: 1)
-    for s in newest_first(records):
+    for s in newest_rows(records):
         for listing in (category_listing(s.primary_cat), month_listing(s.submitted_at[:7])):
             buf = buffers[listing.base]
             buf.append(s)

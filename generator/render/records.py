@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 
+from generator.columns import Row, row_of
 from generator.render.site import RecordSummary
 
 
@@ -40,3 +41,17 @@ def shared_short_numbers(records: Sequence[RecordSummary]) -> Iterable[tuple[str
     for s in records:
         by_short[s.suffix[:8]].append(s)
     return [(k, sorted(v, key=lambda s: s.suffix)) for k, v in sorted(by_short.items()) if len(v) > 1]
+
+
+def rows(records: Sequence[RecordSummary], *keys: str, reverse: bool = False) -> Iterator[Row]:
+    """Display rows (``generator.columns.Row``) in the order of ``ordered``: from the stored
+    columns of a ``SummaryStore``, or made from the summaries of a plain list."""
+    view = getattr(records, "rows", None)
+    if callable(view):
+        result: Iterator[Row] = view(*keys, reverse=reverse)
+        return result
+    return (row_of(s) for s in ordered(records, *keys, reverse=reverse))
+
+
+def newest_rows(records: Sequence[RecordSummary]) -> Iterator[Row]:
+    return rows(records, "submitted_at", reverse=True)

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
-from generator.render.records import ordered, shared_short_numbers
+from generator.render.records import rows, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 LAYOUT = {
@@ -88,10 +88,12 @@ def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
         db.execute("CREATE TABLE alias (shard TEXT, id TEXT, version INTEGER, pith TEXT)")
         db.executemany(
             "INSERT INTO alias VALUES (?, ?, ?, ?)",
-            ((arxiv_shard(s.arxiv_id), s.arxiv_id, s.version, s.pith_number) for s in records),
+            ((arxiv_shard(s.arxiv_id), s.arxiv_id, s.version, s.pith_number) for s in rows(records)),
         )
-        rows = db.execute("SELECT shard, id, version, pith FROM alias ORDER BY shard, id, version, pith")
-        for name, group in itertools.groupby(rows, key=lambda r: str(r[0])):
+        sorted_rows = db.execute(
+            "SELECT shard, id, version, pith FROM alias ORDER BY shard, id, version, pith"
+        )
+        for name, group in itertools.groupby(sorted_rows, key=lambda r: str(r[0])):
             entries: dict[str, list[list[object]]] = {}
             for _shard, arxiv_id, version, pith in group:
                 entries.setdefault(arxiv_id, []).append([version, pith])
@@ -99,9 +101,7 @@ def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
             yield from _shard_files(name, dict(entries))
     finally:
         db.close()
-    short_rows = (
-        (short_shard(s.suffix[:8]), s.suffix[:8], s.pith_number) for s in ordered(records, "short8")
-    )
+    short_rows = ((short_shard(s.suffix[:8]), s.suffix[:8], s.pith_number) for s in rows(records, "short8"))
     for name, group in itertools.groupby(short_rows, key=lambda r: r[0]):
         shorts: dict[str, list[str]] = {}
         for _shard, short8, pith in group:

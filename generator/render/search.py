@@ -31,7 +31,8 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
-from generator.render.records import newest_first
+from generator.columns import Row
+from generator.render.records import newest_rows
 from generator.render.site import OutputFile, RecordSummary
 
 FORMAT = 1
@@ -72,7 +73,7 @@ def leaf_name(prefix: str) -> str:
     return "".join(c if c in _SAFE_CHARS else f"_{ord(c):x}_" for c in prefix)
 
 
-def doc_terms(s: RecordSummary) -> set[str]:
+def doc_terms(s: Row) -> set[str]:
     terms = set(tokens(s.title)) | set(tokens(s.authors))
     for cat in (s.primary_cat, *s.cross_cats):
         terms.update(tokens(cat))
@@ -155,7 +156,7 @@ def _split_leaves(postings: Postings) -> dict[str, list[str]]:
     return leaves
 
 
-def _doc_row(s: RecordSummary) -> list[object]:
+def _doc_row(s: Row) -> list[object]:
     return [
         s.suffix,
         s.pith_number,
@@ -168,6 +169,20 @@ def _doc_row(s: RecordSummary) -> list[object]:
     ]
 
 
+def terms_text(s: Row) -> str:
+    """A record's terms as stored with it (``generator.columns``): sorted, space-separated."""
+    return " ".join(sorted(doc_terms(s)))
+
+
+def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[Row, str]]:
+    """Newest first: each record's display row and its terms (stored, or made now)."""
+    view = getattr(records, "rows_and", None)
+    if callable(view):
+        stored: Iterator[tuple[Row, str]] = view("terms", "submitted_at", reverse=True)
+        return stored
+    return ((row, terms_text(row)) for row in newest_rows(records))
+
+
 def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
     """All search files for ``records`` in one newest-first pass: document shards are written as
     they fill; only the postings (about 4 bytes per term occurrence) stay in memory."""
@@ -175,9 +190,9 @@ def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
     rows: list[list[object]] = []
     shard = 0
     n = 0
-    for n, s in enumerate(newest_first(records), start=1):
+    for n, (s, terms) in enumerate(_with_terms(records), start=1):
         doc = n - 1
-        for term in doc_terms(s):
+        for term in terms.split(" ") if terms else ():
             postings.add(term, doc)
         rows.append(_doc_row(s))
         if len(rows) == DOCS_PER_SHARD:

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from generator import strictjson
 from generator.build import _report
+from generator.columns import report_entry, report_text, row_of
 from generator.config import Config
 from generator.errors import JsonError
 from generator.keyring import load_keyring
+from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
 from generator.streamed import dumps_indented, page_chunks, report_json_chunks
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
@@ -117,17 +119,21 @@ def test_streamed_report_is_byte_identical(count: int) -> None:
 
 
 # -- the summary store behaves as a sequence in SUFFIX order -----------------------------------
+def _bytes_of(rel: str) -> bytes:
+    return b'{"rel": "' + rel.encode() + b'"}'
+
+
 def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     rng = random.Random(3)
     summaries = [_summary(i, rng) for i in range(25)]
     db = connect(None)
     for seq, s in enumerate(summaries):
-        add_pending(db, seq, s, f"key{seq}")
+        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of)
     # the same record twice with the same bytes: the first is kept
-    add_pending(db, 100, summaries[4], "dup")
+    add_pending(db, 100, summaries[4], "dup", data_of=_bytes_of)
     # a different copy of one record: both refused
     clash = RecordSummary(**{**summaries[9].__dict__, "raw_sha256": "e" * 64, "where": "other.json"})
-    add_pending(db, 101, clash, "clash")
+    add_pending(db, 101, clash, "clash", data_of=_bytes_of)
     settled = settle(db, strict=False)
     assert [f.code for f in settled.failures] == ["conflicting_copies"]
     assert "other.json" in settled.failures[0].detail
@@ -139,6 +145,10 @@ def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     assert kept[5] in store and summaries[9] not in store
     newest = sorted(kept, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
     assert list(store.ordered("submitted_at", reverse=True)) == newest
+    # the stored columns are the ones made from each summary
+    assert list(store.rows("submitted_at", reverse=True)) == [row_of(s) for s in newest]
+    assert [t for _s, t in store.texts("report", "suffix")] == [report_text(report_entry(s)) for s in kept]
+    assert [t for _r, t in store.rows_and("terms", "suffix")] == [terms_text(row_of(s)) for s in kept]
     with pytest.raises(IndexError):
         store[24]
     hashes = FileHashes(db)
@@ -155,7 +165,7 @@ def test_strict_settling_refuses_warnings() -> None:
     rng = random.Random(4)
     s = _summary(1, rng)
     db = connect(None)
-    add_pending(db, 0, s, "k")
+    add_pending(db, 0, s, "k", data_of=_bytes_of)
     settled = settle(db, strict=True)
     assert [f.code for f in settled.failures] == ["unsigned_field_mismatch"]
     assert settled.refused_files == list(s.outputs)
