@@ -48,6 +48,7 @@ from generator.mirror_index import mirror_index_files
 from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
 from generator.reader_site import READER_STEPS
+from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.shard import outside_shard
 from generator.sources import RawRecord
@@ -83,6 +84,7 @@ class BuildReport:
     # incremental builds: counts of inputs, records carried unchanged and records rebuilt
     incremental: dict[str, Any] = field(default_factory=dict)
     outside_shard: int = 0  # inputs left to other shards (--suffix-prefix)
+    kept_pages: int = 0  # site-wide pages an incremental build kept instead of rendering
 
     @property
     def skipped(self) -> int:
@@ -475,17 +477,25 @@ def _run_build(
                 staging,
                 hashes,
             )
-            # site-wide pages (never record pages, which have their own renderer) show the build time
-            renderer.env.globals["site_build_time"] = ctx.build_time
             site_files = 0
+            kept_pages = 0
 
             spare = staged if isinstance(staged, IncrementalSite) and staged.spare_used else None
 
-            def emit(f: OutputFile | StreamedFile) -> None:
+            def emit(f: OutputFile | StreamedFile | CachedPage) -> None:
                 """Write a site-wide file as a new file; with a spare, keep its file when the
-                bytes are the same."""
-                nonlocal site_files
+                bytes are the same. A cached page whose key is unchanged is carried."""
+                nonlocal site_files, kept_pages
                 assert staging is not None
+                if isinstance(f, CachedPage):
+                    db.execute("INSERT OR REPLACE INTO page_keys VALUES (?, ?)", (f.dest_path, f.key))
+                    if carry and old is not None and isinstance(staged, IncrementalSite):
+                        kept = old.cached_file(f.dest_path, f.key)
+                        if kept is not None and not staged.carry_files([kept], hashes).conflicts:
+                            kept_pages += 1
+                            site_files += 1
+                            return
+                    f = f.render()
                 if isinstance(f, StreamedFile):
                     keep = spare.current(f.dest_path, hashes) if spare is not None else None
                     sha, size, _new = put_chunks(staging, f.dest_path, f.chunks(), keep)
@@ -506,7 +516,13 @@ def _run_build(
                 took = time.monotonic() - ts
                 log.debug("site step %s: %d file(s) in %.2fs", step.__name__, site_files - before, took)
             report.stage_times["site pages"] = time.monotonic() - t1
-            log.info("site pages: %d file(s) in %.2fs", site_files, report.stage_times["site pages"])
+            report.kept_pages = kept_pages
+            log.info(
+                "site pages: %d file(s) in %.2fs%s",
+                site_files,
+                report.stage_times["site pages"],
+                f" ({kept_pages} kept unchanged)" if kept_pages else "",
+            )
             t2 = time.monotonic()
             checked = 0
             problems: list[RecordError] = []
@@ -598,7 +614,7 @@ class SiteContext:
     known_hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile]]
+SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage]]
 
 
 def index_pages(ctx: SiteContext) -> Iterable[OutputFile]:

@@ -208,6 +208,15 @@ class BuildState:
         cur = self.db.execute(f"SELECT rel, sha256, size FROM files WHERE rel IN ({marks})", list(rels))
         return {str(r): (str(h), int(n)) for r, h, n in cur}
 
+    def cached_file(self, rel: str, key: str) -> tuple[str, str, int] | None:
+        """(rel, sha256, size) of a site-wide file the previous build wrote under ``key``."""
+        assert self.db is not None
+        row = self.db.execute(
+            "SELECT f.sha256, f.size FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ? AND k.key = ?",
+            (rel, key),
+        ).fetchone()
+        return None if row is None else (rel, str(row[0]), int(row[1]))
+
     def check_live_files(self) -> str | None:
         """A cheap check that the live tree still holds the files the state lists: every one a
         regular file of the recorded size with one link. Returns a problem, or None."""

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from generator import paths
 from generator.render import feeds, listings, resolve, search
+from generator.render.cached import CachedPage
 from generator.render.records import rows
 from generator.render.site import OutputFile, Renderer
 
@@ -28,7 +29,7 @@ def root_of(dest_path: str) -> str:
     return "../" * dest_path.count("/") or "./"
 
 
-def listing_pages(ctx: SiteContext) -> Iterable[OutputFile]:
+def listing_pages(ctx: SiteContext) -> Iterable[OutputFile | CachedPage]:
     """The home page (``index.html``), ``browse/`` and every category and month listing."""
     return listings.build_listings(ctx.renderer, ctx.records, ctx.build_time)
 

@@ -17,6 +17,7 @@ from generator import paths
 from generator.columns import Row
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
+from generator.render.cached import CachedPage, page_key
 from generator.render.records import newest_rows, rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
@@ -65,6 +66,17 @@ def _pages(count: int, size: int) -> int:
     return max(1, -(-count // size))
 
 
+def cached_listing_page(
+    renderer: Renderer, listing: Listing, records: list[Row], n: int, total: int
+) -> CachedPage:
+    """A listing page shows its records' rows, its number and the listing's size: nothing else
+    that can change between builds with one render fingerprint."""
+    key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, records)
+    return CachedPage(
+        listing.page_path(n), key, lambda: render_listing_page(renderer, listing, records, n, total)
+    )
+
+
 def render_listing_page(
     renderer: Renderer, listing: Listing, records: list[Row], n: int, total: int
 ) -> OutputFile:
@@ -99,7 +111,7 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
 
 def build_listings(
     renderer: Renderer, records: Sequence[RecordSummary], build_time: str
-) -> Iterator[OutputFile]:
+) -> Iterator[OutputFile | CachedPage]:
     """Two passes over the summaries: counts first, then one newest-first pass that fills a page
     buffer per listing and renders each page as soon as it is full. Memory: one page per listing."""
     listings = all_listings(records)
@@ -135,11 +147,11 @@ def build_listings(
             buf = buffers[listing.base]
             buf.append(s)
             if len(buf) == size:
-                yield render_listing_page(
+                yield cached_listing_page(
                     renderer, listing, buf, page_no[listing.base], by_base[listing.base][1]
                 )
                 page_no[listing.base] += 1
                 buffers[listing.base] = []
     for base, (listing, count) in sorted(by_base.items()):
         if buffers[base] or count == 0:
-            yield render_listing_page(renderer, listing, buffers[base], page_no[base], count)
+            yield cached_listing_page(renderer, listing, buffers[base], page_no[base], count)

@@ -470,3 +470,50 @@ def test_clean_build_keeps_no_spare(setup: tuple[Inputs, Path, Config]) -> None:
     assert state_path(cfg.output).is_file()
     for p in cfg.output.rglob("*"):
         assert not stat.S_ISLNK(os.lstat(p).st_mode)
+
+
+def _listing_pages(site: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(site).as_posix(): p.read_bytes()
+        for p in (site / "browse").rglob("index.html")
+        if p.parent != site / "browse"
+    }
+
+
+def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path, Config]) -> None:
+    inputs, tmp, cfg = setup
+    cfg = Config(**{**cfg.__dict__, "page_size": 4})
+    files = inputs.add(40)
+    first = run_build(cfg, progress=False)
+    assert first.kept_pages == 0
+    before = _listing_pages(cfg.output)
+    assert len(before) > 20
+
+    # an unsigned field no listing shows: every listing page is kept
+    for n, note in enumerate(("a new headline", "another headline")):
+        inputs.change(files[6], note)
+        again = run_build(cfg, progress=False)
+        assert again.kept_pages == len(before), n
+        assert _listing_pages(cfg.output) == before
+        assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+
+    # a new record: the pages of its category and month that shift are rendered, the rest kept
+    inputs.add(1)
+    added = run_build(cfg, progress=False)
+    after = _listing_pages(cfg.output)
+    changed = {rel for rel in after if before.get(rel) != after[rel]}
+    assert changed and added.kept_pages == len(after) - len(changed)
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    assert_plain_tree(cfg.output)
+
+
+def test_listing_rows_hold_every_field_the_templates_show() -> None:
+    """A listing page is kept when its rows are unchanged: every field the record list shows
+    must therefore be in the row (``generator.columns.Row``)."""
+    import re
+
+    from generator.columns import Row
+
+    text = (REPO / "templates" / "_records.html").read_text()
+    shown = set(re.findall(r"\bs\.(\w+)", text))
+    assert shown and shown <= set(Row._fields)
