@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from markupsafe import Markup
+
 from generator import GENERATOR, paths
 from generator.columns import Columns, data_reader, report_entry, report_text
 from generator.config import Config
@@ -136,7 +138,7 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
             for f in files:
                 put_file(staging, f.dest_path, f.data)
                 written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
-        cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files))
+        cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
         out.append((seq, summary, None, tuple(written), cols))
     return out
 
@@ -650,9 +652,20 @@ def report_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
     def json_chunks() -> Iterable[bytes]:
         return report_text_chunks(head, texts())
 
+    def html_rows() -> Iterator[tuple[Markup, Markup]]:
+        """Each record's rows of the report's two tables, made by ``Renderer.report_rows``
+        (autoescaped templates) when the record was rendered."""
+        if isinstance(ctx.records, SummaryStore):
+            made: Iterable[tuple[str, str]] = (
+                json.loads(text) for _suffix, text in ctx.records.texts("report_html", "suffix")
+            )
+        else:
+            made = (ctx.renderer.report_rows(rec) for rec in _report_records(_ordered(ctx.records, "suffix")))
+        for row, og in made:
+            yield Markup(row), Markup(og)
+
     def html_chunks() -> Iterable[bytes]:
-        records = Reiterable(lambda: (json.loads(text) for text in texts()))
-        report = {**head, "records": records}
+        report = {**head, "rows": Reiterable(html_rows)}
         return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
 
     return [

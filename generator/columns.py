@@ -15,6 +15,8 @@ incremental build carries unchanged with the record):
     its entry of the mirror index (``generator.mirror_index``), serialised.
 ``terms``
     its search terms (``generator.render.search.doc_terms``), space-separated.
+``report_html``
+    its rows of the HTML report's tables (``Renderer.report_rows``).
 
 Each column is produced by the same function a step would otherwise call, so a build from
 columns and a build from summaries give the same bytes (tests compare them).
@@ -51,6 +53,7 @@ class Columns(NamedTuple):
     report: str
     mindex: str
     terms: str
+    report_html: str  # JSON: [its row of the report's table, its row of the open-graph table]
 
 
 def row_of(s: RecordSummary | Row) -> Row:
@@ -108,20 +111,26 @@ def compact(value: Any) -> str:
 
 
 def columns(
-    s: RecordSummary, data_of: Callable[[str], bytes], *, encode: Callable[[RecordSummary], bytes]
+    s: RecordSummary,
+    data_of: Callable[[str], bytes],
+    *,
+    encode: Callable[[RecordSummary], bytes],
+    report_rows: Callable[[dict[str, Any]], tuple[str, str]],
 ) -> Columns:
     """Every column of one record; ``data_of(rel)`` gives the bytes of one of its outputs."""
     from generator.mirror_index import record_entry
     from generator.render.search import terms_text
 
     row = row_of(s)
+    report = report_entry(s)
     entry = record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, data_of)
     return Columns(
         data=encode(s),
         row=row_text(row),
-        report=report_text(report_entry(s)),
+        report=report_text(report),
         mindex=compact(entry),
         terms=terms_text(row),
+        report_html=json.dumps(report_rows(report), ensure_ascii=False),
     )
 
 

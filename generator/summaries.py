@@ -26,7 +26,7 @@ from typing import Any, overload
 from generator.columns import Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
 from generator.keyring import parse_time
-from generator.render.site import RecordSummary
+from generator.render.site import RecordSummary, Renderer
 from generator.verify.record import WARNING
 
 SCHEMA = """
@@ -35,14 +35,15 @@ CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
   data BLOB NOT NULL, row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL,
-  terms TEXT NOT NULL);
+  terms TEXT NOT NULL, report_html TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
   raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL,
-  row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL, terms TEXT NOT NULL) WITHOUT ROWID;
+  row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL, terms TEXT NOT NULL,
+  report_html TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
@@ -161,7 +162,7 @@ class SummaryStore(Sequence[RecordSummary]):
 
     def texts(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
         """(SUFFIX, text of a stored column: ``row``, ``report``, ``mindex`` or ``terms``)."""
-        if column not in ("row", "report", "mindex", "terms"):
+        if column not in ("row", "report", "mindex", "terms", "report_html"):
             raise ValueError(f"no column {column!r}")
         yield from self._column(f"suffix, {column}", keys, reverse)
 
@@ -249,9 +250,9 @@ def signed_key(summary: RecordSummary) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_columns(summary: RecordSummary, data_of: Callable[[str], bytes]) -> Columns:
+def record_columns(summary: RecordSummary, data_of: Callable[[str], bytes], renderer: Renderer) -> Columns:
     """The columns of a freshly rendered record (see ``generator.columns``)."""
-    return columns(summary, data_of, encode=summary_to_json)
+    return columns(summary, data_of, encode=summary_to_json, report_rows=renderer.report_rows)
 
 
 def add_pending(
@@ -261,15 +262,18 @@ def add_pending(
     input_key: str,
     cols: Columns | None = None,
     data_of: Callable[[str], bytes] | None = None,
+    renderer: Renderer | None = None,
 ) -> None:
     """A verified input, before duplicates and conflicts are settled. ``cols`` come from the
     worker that rendered it; without them they are made here (``data_of`` reads its outputs)."""
     if cols is None:
-        if data_of is None:
-            raise ValueError(f"{summary.pith_number}: add_pending needs its columns or its outputs' bytes")
-        cols = record_columns(summary, data_of)
+        if data_of is None or renderer is None:
+            raise ValueError(
+                f"{summary.pith_number}: add_pending needs its columns, or its outputs and a renderer"
+            )
+        cols = record_columns(summary, data_of, renderer)
     db.execute(
-        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
         (
             seq,
             summary.suffix,
@@ -347,7 +351,8 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     db.execute(
         "INSERT INTO summaries SELECT suffix, submitted_at, substr(suffix, 1, 8), input_key, "
-        "raw_sha256, signed_key, where_, data, row, report, mindex, terms FROM pending ORDER BY suffix"
+        "raw_sha256, signed_key, where_, data, row, report, mindex, terms, report_html FROM pending "
+        "ORDER BY suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:

@@ -105,6 +105,14 @@ class Renderer:
             },
         )
 
+    def report_rows(self, entry: dict[str, Any]) -> tuple[str, str]:
+        """A record's row in the report's records table and in its open-graph table (empty
+        when the record has no open-graph documents): HTML from autoescaped templates."""
+        link = self._linker("verification/index.html")
+        row = self.env.get_template("_report_row.html").render(link=link, rec=entry)
+        og = self.env.get_template("_report_og_row.html").render(link=link, rec=entry)
+        return row.strip(), og.strip()
+
     # -- helpers -----------------------------------------------------------------------------
     def _canonical_url(self, page_path: str) -> str | None:
         """Absolute URL of a page (directory form) when ``--base-url`` is set."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from generator import strictjson
 from generator.build import _report
@@ -18,7 +19,7 @@ from generator.errors import JsonError
 from generator.keyring import load_keyring
 from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
-from generator.streamed import dumps_indented, page_chunks, report_json_chunks
+from generator.streamed import Reiterable, dumps_indented, page_chunks, report_json_chunks
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
 
 # -- strict JSON: the shortcuts decide exactly as the full walk does ---------------------------
@@ -106,19 +107,25 @@ def test_streamed_report_is_byte_identical(count: int) -> None:
     head = {k: v for k, v in full.items() if k != "records"}
     assert b"".join(report_json_chunks(head, full["records"])) == expected
     renderer = Renderer(cfg, keyring)
-    page = renderer.page("verification.html", "verification/index.html", report=full)
+    rows = [tuple(Markup(h) for h in renderer.report_rows(rec)) for rec in full["records"]]
+    page = renderer.page("verification.html", "verification/index.html", report={**full, "rows": rows})
     streamed = b"".join(
         page_chunks(
             renderer,
             "verification.html",
             "verification/index.html",
-            report={**full, "records": iter(full["records"])},
+            report={**full, "rows": Reiterable(lambda: iter(rows))},
         )
     )
     assert streamed == page.data
+    for s in summaries:  # every record has its row, with its checks
+        assert f">{s.pith_number}</a>".encode() in page.data and "différent".encode() not in page.data
 
 
 # -- the summary store behaves as a sequence in SUFFIX order -----------------------------------
+RENDERER = Renderer(Config(), load_keyring(()))
+
+
 def _bytes_of(rel: str) -> bytes:
     return b'{"rel": "' + rel.encode() + b'"}'
 
@@ -128,12 +135,12 @@ def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     summaries = [_summary(i, rng) for i in range(25)]
     db = connect(None)
     for seq, s in enumerate(summaries):
-        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of)
+        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of, renderer=RENDERER)
     # the same record twice with the same bytes: the first is kept
-    add_pending(db, 100, summaries[4], "dup", data_of=_bytes_of)
+    add_pending(db, 100, summaries[4], "dup", data_of=_bytes_of, renderer=RENDERER)
     # a different copy of one record: both refused
     clash = RecordSummary(**{**summaries[9].__dict__, "raw_sha256": "e" * 64, "where": "other.json"})
-    add_pending(db, 101, clash, "clash", data_of=_bytes_of)
+    add_pending(db, 101, clash, "clash", data_of=_bytes_of, renderer=RENDERER)
     settled = settle(db, strict=False)
     assert [f.code for f in settled.failures] == ["conflicting_copies"]
     assert "other.json" in settled.failures[0].detail
@@ -149,6 +156,8 @@ def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     assert list(store.rows("submitted_at", reverse=True)) == [row_of(s) for s in newest]
     assert [t for _s, t in store.texts("report", "suffix")] == [report_text(report_entry(s)) for s in kept]
     assert [t for _r, t in store.rows_and("terms", "suffix")] == [terms_text(row_of(s)) for s in kept]
+    made = [json.loads(t) for _s, t in store.texts("report_html", "suffix")]
+    assert made == [list(RENDERER.report_rows(report_entry(s))) for s in kept]
     with pytest.raises(IndexError):
         store[24]
     hashes = FileHashes(db)
@@ -165,7 +174,7 @@ def test_strict_settling_refuses_warnings() -> None:
     rng = random.Random(4)
     s = _summary(1, rng)
     db = connect(None)
-    add_pending(db, 0, s, "k", data_of=_bytes_of)
+    add_pending(db, 0, s, "k", data_of=_bytes_of, renderer=RENDERER)
     settled = settle(db, strict=True)
     assert [f.code for f in settled.failures] == ["unsigned_field_mismatch"]
     assert settled.refused_files == list(s.outputs)
