@@ -619,27 +619,6 @@ class SiteContext:
 SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage]]
 
 
-def index_pages(ctx: SiteContext) -> Iterable[OutputFile]:
-    """Newest first, ``page_size`` records a page, streamed from the store."""
-    size = ctx.config.page_size
-    total = len(ctx.records)
-    pages = max(1, -(-total // size))
-    page_paths = [paths.index_page(i) for i in range(1, pages + 1)]
-    ordered = _ordered(ctx.records, "submitted_at", reverse=True)
-    for n in range(1, pages + 1):
-        chunk = list(_take(ordered, size))
-        yield ctx.renderer.page(
-            "index.html",
-            paths.index_page(n),
-            records=chunk,
-            page_no=n,
-            pages=pages,
-            total=total,
-            build_time=ctx.build_time,
-            page_paths=page_paths,
-        )
-
-
 def report_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
     """The verification report, JSON and HTML, streamed record by record in SUFFIX order."""
     head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)

@@ -17,6 +17,8 @@ incremental build carries unchanged with the record):
     its search terms (``generator.render.search.doc_terms``), space-separated.
 ``report_html``
     its rows of the HTML report's tables (``Renderer.report_rows``).
+``list_html``
+    its item in the home page's and the listings' lists of records (``Renderer.record_row``).
 
 Each column is produced by the same function a step would otherwise call, so a build from
 columns and a build from summaries give the same bytes (tests compare them).
@@ -54,6 +56,7 @@ class Columns(NamedTuple):
     mindex: str
     terms: str
     report_html: str  # JSON: [its row of the report's table, its row of the open-graph table]
+    list_html: str  # its item in lists of records (Renderer.record_row)
 
 
 def row_of(s: RecordSummary | Row) -> Row:
@@ -116,6 +119,7 @@ def columns(
     *,
     encode: Callable[[RecordSummary], bytes],
     report_rows: Callable[[dict[str, Any]], tuple[str, str]],
+    record_row: Callable[[Row], str],
 ) -> Columns:
     """Every column of one record; ``data_of(rel)`` gives the bytes of one of its outputs."""
     from generator.mirror_index import record_entry
@@ -131,6 +135,7 @@ def columns(
         mindex=compact(entry),
         terms=terms_text(row),
         report_html=json.dumps(report_rows(report), ensure_ascii=False),
+        list_html=record_row(row),
     )
 
 

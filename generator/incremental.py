@@ -520,7 +520,8 @@ def carry_records(
         db.execute("BEGIN")
         db.execute(
             "INSERT INTO pending SELECT c.seq, s.suffix, s.raw_sha256, s.input_key, c.where_, "
-            "s.submitted_at, s.signed_key, 1, s.data, s.row, s.report, s.mindex, s.terms, s.report_html "
+            "s.submitted_at, s.signed_key, 1, s.data, s.row, s.report, s.mindex, s.terms, s.report_html, "
+            "s.list_html "
             "FROM carried c JOIN old.summaries s USING (input_key)"
         )
         db.execute(

@@ -35,7 +35,7 @@ CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
   data BLOB NOT NULL, row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL,
-  terms TEXT NOT NULL, report_html TEXT NOT NULL);
+  terms TEXT NOT NULL, report_html TEXT NOT NULL, list_html TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
   raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL,
   row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL, terms TEXT NOT NULL,
-  report_html TEXT NOT NULL) WITHOUT ROWID;
+  report_html TEXT NOT NULL, list_html TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
@@ -162,13 +162,13 @@ class SummaryStore(Sequence[RecordSummary]):
 
     def texts(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
         """(SUFFIX, text of a stored column: ``row``, ``report``, ``mindex`` or ``terms``)."""
-        if column not in ("row", "report", "mindex", "terms", "report_html"):
+        if column not in ("row", "report", "mindex", "terms", "report_html", "list_html"):
             raise ValueError(f"no column {column!r}")
         yield from self._column(f"suffix, {column}", keys, reverse)
 
     def rows_and(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[Row, str]]:
         """(display row, text of a stored column) in the order of ``ordered``."""
-        if column not in ("report", "mindex", "terms"):
+        if column not in ("report", "mindex", "terms", "list_html"):
             raise ValueError(f"no column {column!r}")
         for row, text in self._column(f"row, {column}", keys, reverse):
             yield row_from_text(row), text
@@ -252,7 +252,13 @@ def signed_key(summary: RecordSummary) -> str | None:
 
 def record_columns(summary: RecordSummary, data_of: Callable[[str], bytes], renderer: Renderer) -> Columns:
     """The columns of a freshly rendered record (see ``generator.columns``)."""
-    return columns(summary, data_of, encode=summary_to_json, report_rows=renderer.report_rows)
+    return columns(
+        summary,
+        data_of,
+        encode=summary_to_json,
+        report_rows=renderer.report_rows,
+        record_row=renderer.record_row,
+    )
 
 
 def add_pending(
@@ -273,7 +279,7 @@ def add_pending(
             )
         cols = record_columns(summary, data_of, renderer)
     db.execute(
-        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
         (
             seq,
             summary.suffix,
@@ -351,7 +357,8 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     db.execute(
         "INSERT INTO summaries SELECT suffix, submitted_at, substr(suffix, 1, 8), input_key, "
-        "raw_sha256, signed_key, where_, data, row, report, mindex, terms, report_html FROM pending "
+        "raw_sha256, signed_key, where_, data, row, report, mindex, terms, report_html, list_html "
+        "FROM pending "
         "ORDER BY suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]

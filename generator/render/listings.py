@@ -67,26 +67,28 @@ def _pages(count: int, size: int) -> int:
 
 
 def cached_listing_page(
-    renderer: Renderer, listing: Listing, records: list[Row], n: int, total: int
+    renderer: Renderer, listing: Listing, rows: list[str], n: int, total: int
 ) -> CachedPage:
     """A listing page shows its records' rows, its number and the listing's size: nothing else
     that can change between builds with one render fingerprint."""
-    key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, records)
+    key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, rows)
     return CachedPage(
-        listing.page_path(n), key, lambda: render_listing_page(renderer, listing, records, n, total)
+        listing.page_path(n), key, lambda: render_listing_page(renderer, listing, rows, n, total)
     )
 
 
 def render_listing_page(
-    renderer: Renderer, listing: Listing, records: list[Row], n: int, total: int
+    renderer: Renderer, listing: Listing, rows: list[str], n: int, total: int
 ) -> OutputFile:
+    """``rows`` are the page's records as made by ``Renderer.record_row``."""
     size = renderer.config.page_size
     pages = _pages(total, size)
+    path = listing.page_path(n)
     return renderer.page(
         "listing.html",
-        listing.page_path(n),
+        path,
         listing=listing,
-        records=records,
+        rows=renderer.placed_rows(path, rows),
         page_no=n,
         pages=pages,
         total=total,
@@ -109,6 +111,15 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
     ]
 
 
+def _newest_with_html(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[tuple[Row, str]]:
+    """Newest first: each record's row and its list item (stored with it, or made now)."""
+    view = getattr(records, "rows_and", None)
+    if callable(view):
+        stored: Iterator[tuple[Row, str]] = view("list_html", "submitted_at", reverse=True)
+        return stored
+    return ((row, renderer.record_row(row)) for row in newest_rows(records))
+
+
 def build_listings(
     renderer: Renderer, records: Sequence[RecordSummary], build_time: str
 ) -> Iterator[OutputFile | CachedPage]:
@@ -123,29 +134,29 @@ def build_listings(
             year, month = listing.name.split("-")
             years[year].append((month, count, listing.page_path(1)))
     year_rows = [(y, sum(c for _, c, _ in ms), ms) for y, ms in sorted(years.items(), reverse=True)]
-    recent = list(itertools.islice(newest_rows(records), RECENT))
+    recent = list(itertools.islice(_newest_with_html(renderer, records), RECENT))
     oldest = next(rows(records, "submitted_at"), None)
     yield renderer.page(
         "index.html",
         paths.index_page(1),
         total=len(records),
-        recent=recent,
+        recent=renderer.placed_rows(paths.index_page(1), [html for _row, html in recent]),
         build_time=build_time,
         categories=sorted(cats, key=lambda c: (-c[1], c[0]))[:12],
         category_count=len(cats),
-        newest=recent[0].submitted_at[:10] if recent else None,
+        newest=recent[0][0].submitted_at[:10] if recent else None,
         oldest=oldest.submitted_at[:10] if oldest else None,
     )
     yield renderer.page(
         "browse.html", "browse/index.html", total=len(records), categories=cats, years=year_rows
     )
     size = renderer.config.page_size
-    buffers: dict[str, list[Row]] = defaultdict(list)
+    buffers: dict[str, list[str]] = defaultdict(list)
     page_no: dict[str, int] = defaultdict(lambda: 1)
-    for s in newest_rows(records):
+    for s, html in _newest_with_html(renderer, records):
         for listing in (category_listing(s.primary_cat), month_listing(s.submitted_at[:7])):
             buf = buffers[listing.base]
-            buf.append(s)
+            buf.append(html)
             if len(buf) == size:
                 yield cached_listing_page(
                     renderer, listing, buf, page_no[listing.base], by_base[listing.base][1]

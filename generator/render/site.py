@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from generator import GENERATOR, __version__, paths
 from generator.config import Config
@@ -29,6 +30,9 @@ DERIVED_NOTE = (
     "Derived by this mirror from the record's own {field} field. This is not a byte copy of "
     "Pith's endpoint, whose shape is not published."
 )
+
+
+ROW_ROOT = "<pith-mirror-root>"  # stands for the path to the site root in stored rows
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,24 @@ class Renderer:
                 WARNING: "warning",
             },
         )
+
+    def record_row(self, row: Any) -> str:
+        """A record's item in lists of records (``_record_row.html``; ``row`` is a
+        ``generator.columns.Row``), linked from the site root behind ``ROW_ROOT``."""
+        link_files = self.config.link_files
+
+        def link(to_path: str) -> Markup:
+            # the marker is markup (not escaped), the path is escaped as every link is
+            return Markup(ROW_ROOT) + escape(paths.relative_url("index.html", to_path, link_files=link_files))
+
+        return self.env.get_template("_record_row.html").render(link=link, s=row).strip()
+
+    @staticmethod
+    def placed_rows(page_path: str, rows: Iterable[str]) -> list[Markup]:
+        """Rows made by ``record_row``, their links fitted to the page at ``page_path``.
+        ``ROW_ROOT`` starts with ``<``, which data never produces (autoescape)."""
+        prefix = "../" * page_path.count("/")
+        return [Markup(row.replace(ROW_ROOT, prefix)) for row in rows]
 
     def report_rows(self, entry: dict[str, Any]) -> tuple[str, str]:
         """A record's row in the report's records table and in its open-graph table (empty

@@ -514,6 +514,6 @@ def test_listing_rows_hold_every_field_the_templates_show() -> None:
 
     from generator.columns import Row
 
-    text = (REPO / "templates" / "_records.html").read_text()
+    text = (REPO / "templates" / "_record_row.html").read_text()
     shown = set(re.findall(r"\bs\.(\w+)", text))
     assert shown and shown <= set(Row._fields)
