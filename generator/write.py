@@ -166,10 +166,17 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 TEMP_TAG = ".tmp-"
 
 
-def _dest(root: Path, rel: str) -> Path:
-    """``root/rel`` with its parent directories made. In a reused tree (a spare) a file of an
-    earlier build may stand where this build needs a directory: it is removed."""
-    dest = root / safe_rel(rel)
+# Directories this process made (or found) for its files: most files go where an earlier file
+# already needed the directory, so its mkdir is skipped. Bounded. An entry gone stale (the
+# directory was removed or replaced since) is noticed when the file cannot be created, and the
+# directory is made again (``_open_new``).
+_MADE_DIRS: set[str] = set()
+_MADE_DIRS_MAX = 4096
+
+
+def _make_parent(root: Path, rel: str, dest: Path) -> None:
+    """Make ``dest``'s parent directories. In a reused tree (a spare) a file of an earlier build
+    may stand where this build needs a directory: it is removed."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -179,7 +186,31 @@ def _dest(root: Path, rel: str) -> Path:
             if here.is_symlink() or (here.exists() and not here.is_dir()):
                 here.unlink()
         dest.parent.mkdir(parents=True, exist_ok=True)
+    if len(_MADE_DIRS) >= _MADE_DIRS_MAX:
+        _MADE_DIRS.clear()
+    _MADE_DIRS.add(os.fspath(dest.parent))
+
+
+def _dest(root: Path, rel: str) -> Path:
+    """``root/rel`` with its parent directories made (see ``_make_parent``)."""
+    dest = root / safe_rel(rel)
+    if os.fspath(dest.parent) not in _MADE_DIRS:
+        _make_parent(root, rel, dest)
     return dest
+
+
+def _open_new(path: Path, root: Path, rel: str) -> int:
+    """Create ``path`` (``root/rel`` or a temporary name beside it) exclusively, never through a
+    symlink. When its directory was taken from ``_MADE_DIRS`` and has gone since, it is made again."""
+    try:
+        return os.open(path, _CREATE, 0o644)
+    except (FileNotFoundError, NotADirectoryError):
+        parent = os.fspath(path.parent)
+        if parent not in _MADE_DIRS:
+            raise
+        _MADE_DIRS.discard(parent)
+    _make_parent(root, rel, root / rel)
+    return os.open(path, _CREATE, 0o644)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -188,12 +219,13 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _put(dest: Path, fill: Callable[[int], None]) -> None:
-    """Create ``dest`` as a new file filled by ``fill(fd)``. When the path is taken, the file is
-    written under a temporary name in the same directory and renamed over it: an existing file
-    is replaced by a new inode, never written through (nor through a symlink)."""
+def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
+    """Create ``dest`` (``root/rel`` or a temporary name beside it) as a new file filled by
+    ``fill(fd)``. When the path is taken, the file is written under a temporary name in the same
+    directory and renamed over it: an existing file is replaced by a new inode, never written
+    through (nor through a symlink)."""
     try:
-        fd = os.open(dest, _CREATE, 0o644)
+        fd = _open_new(dest, root, rel)
     except FileExistsError:
         pass
     else:
@@ -204,7 +236,7 @@ def _put(dest: Path, fill: Callable[[int], None]) -> None:
             os.close(fd)
         return
     tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, _CREATE, 0o644)
+    fd = _open_new(tmp, root, rel)
     try:
         try:
             os.fchmod(fd, 0o644)
@@ -228,12 +260,12 @@ def put_file(root: Path, rel: str, data: bytes) -> None:
     Files are created exclusively and never through a symlink; an existing file (in a reused
     staging tree) is replaced by rename, never edited in place; ``rel`` must stay inside ``root``.
     """
-    _put(_dest(root, rel), lambda fd: _write_all(fd, data))
+    _put(_dest(root, rel), lambda fd: _write_all(fd, data), root, rel)
 
 
 def put_into(root: Path, rel: str, fill: Callable[[int], None]) -> None:
     """``put_file`` with the bytes written by ``fill(fd)``."""
-    _put(_dest(root, rel), fill)
+    _put(_dest(root, rel), fill, root, rel)
 
 
 def put_chunks(
@@ -264,11 +296,11 @@ def put_chunks(
             _write_all(fd, b"".join(buf))
 
     if keep is None:
-        _put(dest, fill)
+        _put(dest, fill, root, rel)
         return h.hexdigest(), size, True
     tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        _put(tmp, fill)
+        _put(tmp, fill, root, rel)
         if h.hexdigest() == keep and is_plain(dest, size):
             tmp.unlink()
             return keep, size, False
@@ -301,7 +333,7 @@ def write_file(root: Path, rel: str, data: bytes) -> bool:
     """
     dest = _dest(root, rel)
     try:
-        fd = os.open(dest, _CREATE, 0o644)
+        fd = _open_new(dest, root, rel)
     except FileExistsError:
         return False
     try:
