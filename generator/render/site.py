@@ -180,16 +180,12 @@ class Renderer:
         view = record_view(rec)
         page_path = paths.record_page(suffix)
         files.append(self.page("record.html", page_path, r=view, copies=copies, og=og_view))
-        if self.config.paper_pages:
-            files.append(self.paper_redirect(rec.short_pith_number[5:], [(suffix, view["title"])]))
-        files.append(
-            self.page(
-                "paper.html",
-                paths.short_page(suffix[:8]),
-                short8=suffix[:8],
-                targets=[(suffix, view["title"])],
-            )
+        short = self.page(
+            "paper.html", paths.short_page(suffix[:8]), short8=suffix[:8], targets=[(suffix, view["title"])]
         )
+        if self.config.paper_pages:
+            files.append(self._paper_page(rec.short_pith_number[5:], short, [(suffix, view["title"])]))
+        files.append(short)
         summary = RecordSummary(
             suffix=suffix,
             pith_number=rec.pith_number,
@@ -239,6 +235,16 @@ class Renderer:
             },
             **body,
         }
+
+    def _paper_page(self, short8: str, short: OutputFile, targets: Sequence[tuple[str, str]]) -> OutputFile:
+        """``/paper/{SHORT8}/`` of one record. It renders paper.html with the same short number,
+        targets and directory depth as ``/pith/{SHORT8}/``, and paper.html sets its own canonical
+        link, so its bytes are those of ``short``: taken from it instead of rendered again
+        (tests/unit/test_render_reuse.py checks they match a separate render)."""
+        dest = paths.paper_page(short8)
+        if short8 == short.dest_path.split("/")[1] and dest.count("/") == short.dest_path.count("/"):
+            return OutputFile(dest, short.data)
+        return self.paper_redirect(short8, targets)
 
     def paper_redirect(self, short8: str, targets: Sequence[tuple[str, str]]) -> OutputFile:
         """``/paper/{SHORT8}/``: a redirect to the record, or a choice when the short number is shared."""
