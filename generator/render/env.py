@@ -74,7 +74,8 @@ class Context(jinja2.runtime.Context):
 
 class Environment(jinja2.Environment):
     """Also: templates are not re-checked on disk for every page (``auto_reload`` off); a build
-    reads each template once."""
+    reads each template once, and keeps the few it has in a plain dict (``cache_size=-1``) rather
+    than jinja's locked LRU cache, which every page, ``extends`` and ``include`` looks up."""
 
     context_class = Context
     code_generator_class = CodeGenerator
@@ -82,6 +83,7 @@ class Environment(jinja2.Environment):
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("auto_reload", False)
+        options.setdefault("cache_size", -1)
         super().__init__(**options)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
