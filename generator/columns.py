@@ -19,6 +19,10 @@ incremental build carries unchanged with the record):
     its rows of the HTML report's tables (``Renderer.report_rows``).
 ``list_html``
     its item in the home page's and the listings' lists of records (``Renderer.record_row``).
+``search_doc``
+    its document in the search index's document shards, serialised.
+``primary_cat``, ``arxiv_id``, ``short8``
+    plain values, so that listings and the resolver can group and order records in SQL.
 
 Each column is produced by the same function a step would otherwise call, so a build from
 columns and a build from summaries give the same bytes (tests compare them).
@@ -57,6 +61,15 @@ class Columns(NamedTuple):
     terms: str
     report_html: str  # JSON: [its row of the report's table, its row of the open-graph table]
     list_html: str  # its item in lists of records (Renderer.record_row)
+    search_doc: str  # its document in the search index (search.doc_text)
+    primary_cat: str  # these three are plain SQL columns, for grouping and ordering in SQL
+    arxiv_id: str
+    short8: str
+
+
+# the stored columns, in table order (summaries.SCHEMA, incremental.carry_records)
+COLUMN_NAMES = Columns._fields
+TEXT_COLUMNS = frozenset(COLUMN_NAMES) - {"data"}
 
 
 def row_of(s: RecordSummary | Row) -> Row:
@@ -123,7 +136,7 @@ def columns(
 ) -> Columns:
     """Every column of one record; ``data_of(rel)`` gives the bytes of one of its outputs."""
     from generator.mirror_index import record_entry
-    from generator.render.search import terms_text
+    from generator.render.search import doc_text, terms_text
 
     row = row_of(s)
     report = report_entry(s)
@@ -136,6 +149,10 @@ def columns(
         terms=terms_text(row),
         report_html=json.dumps(report_rows(report), ensure_ascii=False),
         list_html=record_row(row),
+        search_doc=doc_text(row),
+        primary_cat=s.primary_cat,
+        arxiv_id=s.arxiv_id,
+        short8=s.suffix[:8],
     )
 
 

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import generator
 from generator import GENERATOR
+from generator.columns import COLUMN_NAMES
 from generator.config import Config
 from generator.keyring import Keyring
 from generator.paths import safe_rel
@@ -73,7 +74,7 @@ from generator.write import (
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "4"
+STATE_VERSION = "5"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"
@@ -520,8 +521,7 @@ def carry_records(
         db.execute("BEGIN")
         db.execute(
             "INSERT INTO pending SELECT c.seq, s.suffix, s.raw_sha256, s.input_key, c.where_, "
-            "s.submitted_at, s.signed_key, 1, s.data, s.row, s.report, s.mindex, s.terms, s.report_html, "
-            "s.list_html "
+            f"s.submitted_at, s.signed_key, 1, {', '.join('s.' + c for c in COLUMN_NAMES)} "
             "FROM carried c JOIN old.summaries s USING (input_key)"
         )
         db.execute(

@@ -18,32 +18,30 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from generator.columns import Columns, Row, columns, row_from_text
+from generator.columns import COLUMN_NAMES, TEXT_COLUMNS, Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
 from generator.keyring import parse_time
 from generator.render.site import RecordSummary, Renderer
 from generator.verify.record import WARNING
 
-SCHEMA = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
-  data BLOB NOT NULL, row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL,
-  terms TEXT NOT NULL, report_html TEXT NOT NULL, list_html TEXT NOT NULL);
+  {columns});
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (
-  suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, short8 TEXT NOT NULL, input_key TEXT NOT NULL,
-  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, data BLOB NOT NULL,
-  row TEXT NOT NULL, report TEXT NOT NULL, mindex TEXT NOT NULL, terms TEXT NOT NULL,
-  report_html TEXT NOT NULL, list_html TEXT NOT NULL) WITHOUT ROWID;
+  suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
+  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, {columns}) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
@@ -53,6 +51,11 @@ CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, P
   WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS page_keys (rel TEXT PRIMARY KEY, key TEXT NOT NULL) WITHOUT ROWID;
 """
+
+SCHEMA = _SCHEMA.replace(
+    "{columns}", ", ".join(f"{c} {'BLOB' if c == 'data' else 'TEXT'} NOT NULL" for c in COLUMN_NAMES)
+)
+_COLUMN_LIST = ", ".join(COLUMN_NAMES)
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -162,16 +165,57 @@ class SummaryStore(Sequence[RecordSummary]):
 
     def texts(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
         """(SUFFIX, text of a stored column: ``row``, ``report``, ``mindex`` or ``terms``)."""
-        if column not in ("row", "report", "mindex", "terms", "report_html", "list_html"):
+        if column not in TEXT_COLUMNS:
             raise ValueError(f"no column {column!r}")
         yield from self._column(f"suffix, {column}", keys, reverse)
 
     def rows_and(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[Row, str]]:
         """(display row, text of a stored column) in the order of ``ordered``."""
-        if column not in ("report", "mindex", "terms", "list_html"):
+        if column not in TEXT_COLUMNS:
             raise ValueError(f"no column {column!r}")
         for row, text in self._column(f"row, {column}", keys, reverse):
             yield row_from_text(row), text
+
+    def pairs(self, first: str, second: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
+        """(text of one stored column, text of another) in the order of ``ordered``."""
+        if first not in TEXT_COLUMNS or second not in TEXT_COLUMNS:
+            raise ValueError(f"no columns {first!r}, {second!r}")
+        yield from self._column(f"{first}, {second}", keys, reverse)
+
+    def aliases(self) -> Iterator[tuple[str, int, str]]:
+        """(arXiv id, version, pith number) of every record, by id, version and pith number."""
+        yield from self._query(
+            "SELECT arxiv_id, json_extract(row, '$[3]') AS v, json_extract(row, '$[1]') AS p "
+            "FROM summaries ORDER BY arxiv_id, v, p"
+        )
+
+    def short_numbers(self) -> Iterator[tuple[str, str]]:
+        """(SHORT8, pith number) of every record, in SHORT8 (then SUFFIX) order."""
+        yield from self._query(
+            "SELECT short8, json_extract(row, '$[1]') FROM summaries ORDER BY short8, suffix"
+        )
+
+    def listing_counts(self) -> tuple[Counter[str], Counter[str]]:
+        """Records per primary category and per month of submission (``YYYY-MM``)."""
+        cats: Counter[str] = Counter(
+            dict(self.db.execute("SELECT primary_cat, count(*) FROM summaries GROUP BY 1"))
+        )
+        months: Counter[str] = Counter(
+            dict(self.db.execute("SELECT substr(submitted_at, 1, 7), count(*) FROM summaries GROUP BY 1"))
+        )
+        return cats, months
+
+    def list_items(self) -> Iterator[tuple[str, str, str]]:
+        """Newest first: (primary category, submission time, list item) of every record."""
+        yield from self._query(
+            "SELECT primary_cat, submitted_at, list_html FROM summaries "
+            "ORDER BY submitted_at DESC, suffix DESC"
+        )
+
+    def _query(self, sql: str) -> Iterator[Any]:
+        cur = self.db.execute(sql)
+        while rows := cur.fetchmany(512):
+            yield from rows
 
     def _column(self, select: str, keys: tuple[str, ...], reverse: bool) -> Iterator[Any]:
         cols = [ORDER_KEYS[k] for k in keys] + ["suffix"]
@@ -279,7 +323,7 @@ def add_pending(
             )
         cols = record_columns(summary, data_of, renderer)
     db.execute(
-        "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, {', '.join('?' * len(cols))})",
         (
             seq,
             summary.suffix,
@@ -356,10 +400,8 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
                 out.refused_files.extend(summary.outputs)
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     db.execute(
-        "INSERT INTO summaries SELECT suffix, submitted_at, substr(suffix, 1, 8), input_key, "
-        "raw_sha256, signed_key, where_, data, row, report, mindex, terms, report_html, list_html "
-        "FROM pending "
-        "ORDER BY suffix"
+        "INSERT INTO summaries SELECT suffix, submitted_at, input_key, raw_sha256, signed_key, where_, "
+        f"{_COLUMN_LIST} FROM pending ORDER BY suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:

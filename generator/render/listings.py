@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from generator import paths
-from generator.columns import Row
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
 from generator.render.cached import CachedPage, page_key
@@ -101,23 +100,27 @@ def render_listing_page(
 
 def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
     """Every category and month listing with its number of records, in a stable order."""
-    cats: Counter[str] = Counter()
-    months: Counter[str] = Counter()
-    for s in rows(records):
-        cats[s.primary_cat] += 1
-        months[s.submitted_at[:7]] += 1
+    view = getattr(records, "listing_counts", None)
+    if callable(view):
+        cats, months = view()
+    else:
+        cats, months = Counter(), Counter()
+        for s in rows(records):
+            cats[s.primary_cat] += 1
+            months[s.submitted_at[:7]] += 1
     return [(category_listing(c), n) for c, n in sorted(cats.items())] + [
         (month_listing(m), n) for m, n in sorted(months.items())
     ]
 
 
-def _newest_with_html(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[tuple[Row, str]]:
-    """Newest first: each record's row and its list item (stored with it, or made now)."""
-    view = getattr(records, "rows_and", None)
+def _newest_items(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[tuple[str, str, str]]:
+    """Newest first: each record's (primary category, submission time, list item); the item
+    is stored with the record, or made now."""
+    view = getattr(records, "list_items", None)
     if callable(view):
-        stored: Iterator[tuple[Row, str]] = view("list_html", "submitted_at", reverse=True)
+        stored: Iterator[tuple[str, str, str]] = view()
         return stored
-    return ((row, renderer.record_row(row)) for row in newest_rows(records))
+    return ((row.primary_cat, row.submitted_at, renderer.record_row(row)) for row in newest_rows(records))
 
 
 def build_listings(
@@ -134,17 +137,17 @@ def build_listings(
             year, month = listing.name.split("-")
             years[year].append((month, count, listing.page_path(1)))
     year_rows = [(y, sum(c for _, c, _ in ms), ms) for y, ms in sorted(years.items(), reverse=True)]
-    recent = list(itertools.islice(_newest_with_html(renderer, records), RECENT))
+    recent = list(itertools.islice(_newest_items(renderer, records), RECENT))
     oldest = next(rows(records, "submitted_at"), None)
     yield renderer.page(
         "index.html",
         paths.index_page(1),
         total=len(records),
-        recent=renderer.placed_rows(paths.index_page(1), [html for _row, html in recent]),
+        recent=renderer.placed_rows(paths.index_page(1), [html for _cat, _time, html in recent]),
         build_time=build_time,
         categories=sorted(cats, key=lambda c: (-c[1], c[0]))[:12],
         category_count=len(cats),
-        newest=recent[0][0].submitted_at[:10] if recent else None,
+        newest=recent[0][1][:10] if recent else None,
         oldest=oldest.submitted_at[:10] if oldest else None,
     )
     yield renderer.page(
@@ -153,8 +156,10 @@ def build_listings(
     size = renderer.config.page_size
     buffers: dict[str, list[str]] = defaultdict(list)
     page_no: dict[str, int] = defaultdict(lambda: 1)
-    for s, html in _newest_with_html(renderer, records):
-        for listing in (category_listing(s.primary_cat), month_listing(s.submitted_at[:7])):
+    by_cat = {lst.name: lst for lst, _n in listings if lst.kind == "category"}
+    by_month = {lst.name: lst for lst, _n in listings if lst.kind == "month"}
+    for cat, submitted_at, html in _newest_items(renderer, records):
+        for listing in (by_cat[cat], by_month[submitted_at[:7]]):
             buf = buffers[listing.base]
             buf.append(html)
             if len(buf) == size:

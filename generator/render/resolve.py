@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from generator import paths
 from generator.errors import OutputError
@@ -78,33 +78,51 @@ def _shard_files(name: str, data: dict[str, object]) -> list[OutputFile]:
     ]
 
 
+def _aliases(records: Sequence[RecordSummary]) -> Iterator[tuple[str, int, str]]:
+    """(arXiv id, version, pith number) of every record, sorted. A shard's ids share a prefix
+    (``2301.01``, ``cs/0004``), so each shard's ids are consecutive in this order."""
+    view = getattr(records, "aliases", None)
+    if callable(view):
+        stored: Iterator[tuple[str, int, str]] = view()
+        return stored
+    return _sorted_aliases((s.arxiv_id, s.version, s.pith_number) for s in rows(records))
+
+
+def _sorted_aliases(aliases: Iterable[tuple[str, int, str]]) -> Iterator[tuple[str, int, str]]:
+    """Sorted through a private temporary SQLite table (memory stays flat)."""
+    db = sqlite3.connect("")
+    try:
+        db.execute("CREATE TABLE alias (id TEXT, version INTEGER, pith TEXT)")
+        db.executemany("INSERT INTO alias VALUES (?, ?, ?)", aliases)
+        yield from db.execute("SELECT id, version, pith FROM alias ORDER BY id, version, pith")
+    finally:
+        db.close()
+
+
+def _short_numbers(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
+    """(SHORT8, pith number) of every record, in SHORT8 order."""
+    view = getattr(records, "short_numbers", None)
+    if callable(view):
+        stored: Iterator[tuple[str, str]] = view()
+        return stored
+    return ((s.suffix[:8], s.pith_number) for s in rows(records, "short8"))
+
+
 def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
     """Every shard, streamed: short-number shards from one pass in SHORT8 order; arXiv shards
     through a private temporary SQLite table sorted by shard (memory stays flat)."""
     yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
     names: list[str] = []
-    db = sqlite3.connect("")  # a private temporary database on disk
-    try:
-        db.execute("CREATE TABLE alias (shard TEXT, id TEXT, version INTEGER, pith TEXT)")
-        db.executemany(
-            "INSERT INTO alias VALUES (?, ?, ?, ?)",
-            ((arxiv_shard(s.arxiv_id), s.arxiv_id, s.version, s.pith_number) for s in rows(records)),
-        )
-        sorted_rows = db.execute(
-            "SELECT shard, id, version, pith FROM alias ORDER BY shard, id, version, pith"
-        )
-        for name, group in itertools.groupby(sorted_rows, key=lambda r: str(r[0])):
-            entries: dict[str, list[list[object]]] = {}
-            for _shard, arxiv_id, version, pith in group:
-                entries.setdefault(arxiv_id, []).append([version, pith])
-            names.append(name)
-            yield from _shard_files(name, dict(entries))
-    finally:
-        db.close()
-    short_rows = ((short_shard(s.suffix[:8]), s.suffix[:8], s.pith_number) for s in rows(records, "short8"))
-    for name, group in itertools.groupby(short_rows, key=lambda r: r[0]):
+    for name, group in itertools.groupby(_aliases(records), key=lambda r: arxiv_shard(r[0])):
+        entries: dict[str, list[list[object]]] = {}
+        for arxiv_id, version, pith in group:
+            entries.setdefault(arxiv_id, []).append([version, pith])
+        names.append(name)
+        yield from _shard_files(name, dict(entries))
+    short_rows = ((short_shard(short8), short8, pith) for short8, pith in _short_numbers(records))
+    for name, short_group in itertools.groupby(short_rows, key=lambda r: r[0]):
         shorts: dict[str, list[str]] = {}
-        for _shard, short8, pith in group:
+        for _shard, short8, pith in short_group:
             shorts.setdefault(short8, []).append(pith)
         names.append(name)
         yield from _shard_files(name, {k: sorted(v) for k, v in shorts.items()})

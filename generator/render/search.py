@@ -85,11 +85,14 @@ def doc_terms(s: Row) -> set[str]:
     return terms
 
 
-def _js(call: str, *args: object) -> bytes:
-    body = ",".join(json.dumps(a, ensure_ascii=False, separators=(",", ":"), sort_keys=True) for a in args)
+def _js_text(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     # U+2028/2029 are legal in JSON and in modern JS, but escape them for older parsers.
-    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return f"{call}({body});\n".encode()
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _js(call: str, *args: object) -> bytes:
+    return f"{call}({','.join(_js_text(a) for a in args)});\n".encode()
 
 
 class Postings:
@@ -169,38 +172,49 @@ def _doc_row(s: Row) -> list[object]:
     ]
 
 
+def doc_text(s: Row) -> str:
+    """A record's document in a ``d/{n}.js`` shard, serialised as ``_js`` serialises it."""
+    return _js_text(_doc_row(s))
+
+
+def docs_js(shard: int, docs: Sequence[str]) -> bytes:
+    """A document shard from documents made by ``doc_text``: the bytes of
+    ``_js("PithSearch.docs", shard, rows)``."""
+    return f"PithSearch.docs({shard},[{','.join(docs)}]);\n".encode()
+
+
 def terms_text(s: Row) -> str:
     """A record's terms as stored with it (``generator.columns``): sorted, space-separated."""
     return " ".join(sorted(doc_terms(s)))
 
 
-def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[Row, str]]:
-    """Newest first: each record's display row and its terms (stored, or made now)."""
-    view = getattr(records, "rows_and", None)
+def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
+    """Newest first: each record's document and its terms (stored, or made now)."""
+    view = getattr(records, "pairs", None)
     if callable(view):
-        stored: Iterator[tuple[Row, str]] = view("terms", "submitted_at", reverse=True)
+        stored: Iterator[tuple[str, str]] = view("search_doc", "terms", "submitted_at", reverse=True)
         return stored
-    return ((row, terms_text(row)) for row in newest_rows(records))
+    return ((doc_text(row), terms_text(row)) for row in newest_rows(records))
 
 
 def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
     """All search files for ``records`` in one newest-first pass: document shards are written as
     they fill; only the postings (about 4 bytes per term occurrence) stay in memory."""
     postings = Postings()
-    rows: list[list[object]] = []
+    docs: list[str] = []
     shard = 0
     n = 0
-    for n, (s, terms) in enumerate(_with_terms(records), start=1):
+    for n, (text, terms) in enumerate(_with_terms(records), start=1):
         doc = n - 1
         for term in terms.split(" ") if terms else ():
             postings.add(term, doc)
-        rows.append(_doc_row(s))
-        if len(rows) == DOCS_PER_SHARD:
-            yield OutputFile(f"search/d/{shard}.js", _js("PithSearch.docs", shard, rows))
+        docs.append(text)
+        if len(docs) == DOCS_PER_SHARD:
+            yield OutputFile(f"search/d/{shard}.js", docs_js(shard, docs))
             shard += 1
-            rows = []
-    if rows:
-        yield OutputFile(f"search/d/{shard}.js", _js("PithSearch.docs", shard, rows))
+            docs = []
+    if docs:
+        yield OutputFile(f"search/d/{shard}.js", docs_js(shard, docs))
     leaves = _split_leaves(postings)
     manifest = {
         "format": FORMAT,
