@@ -422,13 +422,16 @@ def _run_build(
                             if key:
                                 hashes.own(key, rel)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
+            carry_time = 0.0
             if counts["carried"]:
                 assert old is not None and isinstance(staged, IncrementalSite)
+                tc = time.monotonic()
                 shared_copies.extend(
                     (rel, pith)
                     for rel, pith in carry_records(db, old, staged, hashes)
                     if rel.endswith("/integrity.json")
                 )
+                carry_time = time.monotonic() - tc
             for rel, pith in shared_copies:
                 report.failures.append(
                     RecordError(
@@ -443,7 +446,9 @@ def _run_build(
                     data = (staging / rel).read_bytes()
                     hashes.record(rel, hashlib.sha256(data).hexdigest(), len(data))
             bar.close()
-            report.stage_times["verify+render"] = time.monotonic() - t0
+            report.stage_times["verify+render"] = time.monotonic() - t0 - carry_time
+            if counts["carried"]:
+                report.stage_times["carry"] = carry_time
             ts = time.monotonic()
             settled = settle(db, config.strict)
             store.invalidate()
