@@ -428,11 +428,11 @@ class IncrementalSite(StagedSite):
         parents: set[str] = set()
         for (rel,) in db.execute("SELECT rel FROM temp.stale"):
             path = self.staging / safe_rel(str(rel))
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-                removed += 1
-            elif path.is_dir():
-                shutil.rmtree(path)
+            # (a directory there now holds files of this build, where the spare had a file)
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                if not path.is_dir() or path.is_symlink():
+                    path.unlink()
+                    removed += 1
             parents.add(str(rel).rpartition("/")[0])
         db.execute("DROP TABLE temp.stale")
         for parent in sorted(parents, key=lambda r: (-r.count("/"), r)):

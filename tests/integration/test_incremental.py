@@ -517,3 +517,27 @@ def test_listing_rows_hold_every_field_the_templates_show() -> None:
     text = (REPO / "templates" / "_record_row.html").read_text()
     shown = set(re.findall(r"\bs\.(\w+)", text))
     assert shown and shown <= set(Row._fields)
+
+
+def test_spare_with_a_file_where_a_directory_is_needed(setup: tuple[Inputs, Path, Config]) -> None:
+    """The new build needs a directory where the spare holds a file of its (listed) tree: the
+    file goes, and removing the spare's stale files spares the new directory."""
+    import sqlite3
+
+    inputs, tmp, cfg = setup
+    files = inputs.add(5)
+    build(cfg)
+    inputs.change(files[0], "x")
+    build(cfg)
+    (new,) = inputs.add(1)
+    suffix = _suffix(new)
+    spare = spare_path(cfg.output)
+    (spare / "pith" / suffix).write_bytes(b"a file of the spare")
+    db = sqlite3.connect(spare_state_path(cfg.output))
+    with db:
+        db.execute("INSERT INTO files VALUES (?, ?, ?)", (f"pith/{suffix}", "00" * 32, 19))
+    db.close()
+    counts = build(cfg)
+    assert counts["rebuilt"] == 1
+    assert (cfg.output / "pith" / suffix / "index.html").is_file()
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
