@@ -383,14 +383,36 @@ class IncrementalSite(StagedSite):
                 if noted[rel] != sha:
                     counts.conflicts.append(rel)
                 continue
-            safe_rel(rel)
-            if spare.get(rel) == (sha, size) and is_plain(rel, size, dir_fd=stage_fd):
-                counts.kept += 1
-            else:
-                self._copy_from_live(rel, size, live_fd)
-                counts.copied += 1
+            self._place(rel, size, spare.get(rel) == (sha, size), counts, live_fd, stage_fd)
             carried.append((rel, sha, size))
         hashes.record_many(carried)
+
+    def carry_compared(self, rows: Iterable[tuple[str, int, bool]]) -> CarryCounts:
+        """The file step of ``carry_files`` for rows whose comparisons are done already:
+        (rel, size, whether the spare's state lists the same SHA-256 and size). The caller
+        notes the files."""
+        counts = CarryCounts()
+        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for rel, size, same in rows:
+                self._place(rel, size, same, counts, live_fd, stage_fd)
+        finally:
+            os.close(live_fd)
+            os.close(stage_fd)
+        return counts
+
+    def _place(
+        self, rel: str, size: int, same: bool, counts: CarryCounts, live_fd: int, stage_fd: int
+    ) -> None:
+        """Keep the spare's file when it is the same (a plain file of the recorded size), or
+        copy the live file into a new file."""
+        safe_rel(rel)
+        if same and self.spare_used and is_plain(rel, size, dir_fd=stage_fd):
+            counts.kept += 1
+        else:
+            self._copy_from_live(rel, size, live_fd)
+            counts.copied += 1
 
     def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
         try:
@@ -512,11 +534,15 @@ def carry_records(
     db: sqlite3.Connection, old: BuildState, site: IncrementalSite, hashes: FileHashes
 ) -> list[tuple[str, str]]:
     """Carry every record listed in the ``carried`` table from the previous build: its summary
-    into ``pending`` and its files into the staging tree (``IncrementalSite.carry_files``).
+    into ``pending`` and its files into the staging tree, as ``IncrementalSite.carry_files``
+    does, with the comparisons against this build's files and the spare's state made in SQL.
     Returns (rel, pith number) for each carried file that a record rebuilt now also wrote with
     other bytes."""
+    spare = site.spare_state.path if site.spare_used and site.spare_state.valid else None
     db.execute("COMMIT")
     db.execute("ATTACH DATABASE ? AS old", (str(old.path),))
+    if spare is not None:
+        db.execute("ATTACH DATABASE ? AS spare", (str(spare),))
     try:
         db.execute("BEGIN")
         db.execute(
@@ -528,42 +554,58 @@ def carry_records(
             "INSERT OR IGNORE INTO owners SELECT o.* FROM old.owners o JOIN carried c USING (input_key)"
         )
         db.execute("DROP TABLE IF EXISTS temp.carry_files")
-        db.execute(
-            "CREATE TEMP TABLE carry_files AS SELECT f.rel, f.sha256, f.size FROM old.files f WHERE f.rel IN "
-            "(SELECT o.rel FROM old.owners o JOIN carried c USING (input_key)) ORDER BY f.rel"
+        same = (
+            "(s.sha256 IS NOT NULL AND s.sha256 = f.sha256 AND s.size = f.size)" if spare is not None else "0"
         )
+        db.execute(
+            f"CREATE TEMP TABLE carry_files AS SELECT f.rel, f.sha256, f.size, {same} AS same "
+            f"FROM old.files f {'LEFT JOIN spare.files s USING (rel) ' if spare is not None else ''}"
+            "WHERE f.rel IN (SELECT o.rel FROM old.owners o JOIN carried c USING (input_key)) ORDER BY f.rel"
+        )
+        # a file this build wrote already stays (and differing bytes are reported)
+        conflicts = [
+            str(rel)
+            for (rel,) in db.execute(
+                "SELECT c.rel FROM temp.carry_files c JOIN main.files m USING (rel) "
+                "WHERE m.sha256 != c.sha256"
+            )
+        ]
+        db.execute("DELETE FROM temp.carry_files WHERE rel IN (SELECT rel FROM main.files)")
+        db.execute("INSERT INTO main.files SELECT rel, sha256, size FROM temp.carry_files")
         db.execute("COMMIT")
     finally:
         db.execute("DETACH DATABASE old")
+        if spare is not None:
+            db.execute("DETACH DATABASE spare")
         db.execute("BEGIN")
 
-    def rows() -> Iterator[tuple[str, str, int]]:
+    def rows() -> Iterator[tuple[str, int, bool]]:
         last = 0
         while True:
             part = db.execute(
-                "SELECT rowid, rel, sha256, size FROM temp.carry_files "
-                "WHERE rowid > ? ORDER BY rowid LIMIT 2000",
+                "SELECT rowid, rel, size, same FROM temp.carry_files "
+                "WHERE rowid > ? ORDER BY rowid LIMIT 4096",
                 (last,),
             ).fetchall()
             if not part:
                 return
             last = part[-1][0]
-            for _rowid, rel, sha, size in part:
-                yield str(rel), str(sha), int(size)
+            for _rowid, rel, size, same in part:
+                yield str(rel), int(size), bool(same)
 
-    counts = site.carry_files(rows(), hashes)
+    counts = site.carry_compared(rows())
     db.execute("DROP TABLE temp.carry_files")
     log.info("carried files: %d kept in the spare, %d copied from the live site", counts.kept, counts.copied)
-    conflicts = []
+    out = []
     assert old.db is not None
-    for rel in counts.conflicts:
+    for rel in conflicts:
         row = old.db.execute(
             "SELECT s.data FROM owners o JOIN summaries s USING (input_key) "
             "WHERE o.rel = ? ORDER BY s.suffix",
             (rel,),
         ).fetchone()
-        conflicts.append((rel, summary_from_json(row[0]).pith_number if row else rel))
-    return conflicts
+        out.append((rel, summary_from_json(row[0]).pith_number if row else rel))
+    return out
 
 
 __all__ = [
