@@ -23,7 +23,8 @@ the site:
 - a carried file the spare already holds with the same SHA-256 (a plain file of the recorded
   size) is kept; otherwise it is copied from the live tree into a new file;
 - rebuilt records and site-wide files are written as new files renamed over the spare's
-  (``write.put_file``); a site-wide file whose bytes equal the spare's is not written at all;
+  (``write.put_file``); a site-wide file whose bytes equal the spare's keeps the spare's file
+  (a streamed one is written to a temporary file first, and dropped);
 - files of the spare that the new build does not produce are removed before the manifest step;
 - publishing swaps the trees and renames the old one and its state into the spare's place: no
   per-file work after the swap.
@@ -250,13 +251,14 @@ def clear_leftovers(output: Path) -> None:
 
 
 def drop_spare(output: Path) -> None:
-    """Remove the spare tree and its state (and the emptied tree older versions kept)."""
+    """Remove the spare tree and its state (and the emptied tree older versions kept). The
+    state goes first: a spare left half removed by a killed build is never adopted."""
+    spare_state_path(output).unlink(missing_ok=True)
     for tree in (spare_path(output), output.parent / f".{output.name}{LEGACY_SKELETON_TAG}"):
         if tree.is_symlink():
             tree.unlink()
         elif tree.exists():
             shutil.rmtree(tree)
-    spare_state_path(output).unlink(missing_ok=True)
 
 
 class StaleStateError(Exception):
