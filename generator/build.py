@@ -53,6 +53,7 @@ from generator.reader_site import READER_STEPS
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.shard import outside_shard
+from generator.sitewrite import SiteWriter
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
@@ -68,7 +69,7 @@ from generator.summaries import (
     settle,
 )
 from generator.verify import verify_record
-from generator.write import StagedSite, check_output_dir, close_inherited_locks, put_chunks, put_file
+from generator.write import StagedSite, check_output_dir, close_inherited_locks, put_file
 
 log = logging.getLogger(__name__)
 
@@ -484,44 +485,26 @@ def _run_build(
                 staging,
                 hashes,
             )
-            site_files = 0
-            kept_pages = 0
-
             spare = staged if isinstance(staged, IncrementalSite) and staged.spare_used else None
-
-            def emit(f: OutputFile | StreamedFile | CachedPage) -> None:
-                """Write a site-wide file as a new file; with a spare, keep its file when the
-                bytes are the same. A cached page whose key is unchanged is carried."""
-                nonlocal site_files, kept_pages
-                assert staging is not None
-                if isinstance(f, CachedPage):
-                    db.execute("INSERT OR REPLACE INTO page_keys VALUES (?, ?)", (f.dest_path, f.key))
-                    if carry and old is not None and isinstance(staged, IncrementalSite):
-                        kept = old.cached_file(f.dest_path, f.key)
-                        if kept is not None and not staged.carry_files([kept], hashes).conflicts:
-                            kept_pages += 1
-                            site_files += 1
-                            return
-                    f = f.render()
-                if isinstance(f, StreamedFile):
-                    keep = spare.current(f.dest_path, hashes) if spare is not None else None
-                    sha, size, _new = put_chunks(staging, f.dest_path, f.chunks(), keep)
-                else:
-                    sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
-                    if spare is None or not spare.holds(f.dest_path, sha, size, hashes):
-                        put_file(staging, f.dest_path, f.data)
-                hashes.record(f.dest_path, sha, size)
-                site_files += 1
-                if fail_after is not None and site_files >= fail_after:
-                    raise OSError(5, "injected fault while writing", f.dest_path)
-
+            writer = SiteWriter(
+                staging,
+                hashes,
+                db,
+                spare=spare,
+                previous=(old, staged)
+                if carry and old is not None and isinstance(staged, IncrementalSite)
+                else None,
+                fail_after=fail_after,
+            )
             for step in SITE_STEPS:
                 ts = time.monotonic()
-                before = site_files
+                before = writer.files
                 for f in step(ctx):
-                    emit(f)
+                    writer.emit(f)
+                writer.flush()
                 took = time.monotonic() - ts
-                log.debug("site step %s: %d file(s) in %.2fs", step.__name__, site_files - before, took)
+                log.debug("site step %s: %d file(s) in %.2fs", step.__name__, writer.files - before, took)
+            site_files, kept_pages = writer.files, writer.kept_pages
             report.stage_times["site pages"] = time.monotonic() - t1
             report.kept_pages = kept_pages
             log.info(
@@ -550,7 +533,8 @@ def _run_build(
             tf = time.monotonic()
             for step in FINAL_STEPS:
                 for f in step(ctx):
-                    emit(f)
+                    writer.emit(f)
+                writer.flush()
             report.stage_times["final steps"] = time.monotonic() - tf
             assert staged is not None
             t3 = time.monotonic()
