@@ -9,16 +9,12 @@ streamed in.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from generator.errors import OutputError
-from generator.paths import safe_rel
 from generator.render.site import Renderer
 
 T = TypeVar("T")
@@ -28,35 +24,6 @@ T = TypeVar("T")
 class StreamedFile:
     dest_path: str
     chunks: Callable[[], Iterable[bytes]]
-
-
-def write_stream(root: Path, rel: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-    """Create (or replace with a new file) ``root/rel`` from ``chunks``; returns (sha256, size)."""
-    dest = root / safe_rel(rel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink():
-        raise OutputError(f"{dest}: refusing to write through a symlink")
-    dest.unlink(missing_ok=True)
-    h = hashlib.sha256()
-    size = 0
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        os.fchmod(fd, 0o644)
-        buf: list[bytes] = []
-        pending = 0
-        for chunk in chunks:
-            h.update(chunk)
-            size += len(chunk)
-            buf.append(chunk)
-            pending += len(chunk)
-            if pending >= 1 << 20:
-                _write_all(fd, b"".join(buf))
-                buf, pending = [], 0
-        if buf:
-            _write_all(fd, b"".join(buf))
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -225,24 +225,13 @@ def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
     directory and renamed over it: an existing file is replaced by a new inode, never written
     through (nor through a symlink)."""
     try:
-        fd = _open_new(dest, root, rel)
+        _fill_new(_open_new(dest, root, rel), fill)
+        return
     except FileExistsError:
         pass
-    else:
-        try:
-            os.fchmod(fd, 0o644)
-            fill(fd)
-        finally:
-            os.close(fd)
-        return
     tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
-    fd = _open_new(tmp, root, rel)
     try:
-        try:
-            os.fchmod(fd, 0o644)
-            fill(fd)
-        finally:
-            os.close(fd)
+        _fill_new(_open_new(tmp, root, rel), fill)
         try:
             os.rename(tmp, dest)
         except IsADirectoryError:  # a directory of an earlier build where this build has a file
@@ -252,6 +241,15 @@ def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _fill_new(fd: int, fill: Callable[[int], None]) -> None:
+    """Give a newly created file mode 0644 and its bytes, and close it."""
+    try:
+        os.fchmod(fd, 0o644)
+        fill(fd)
+    finally:
+        os.close(fd)
 
 
 def put_file(root: Path, rel: str, data: bytes) -> None:
