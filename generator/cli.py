@@ -145,8 +145,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--incremental",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="rebuild only what changed, keeping a build state beside the output "
-        "(.DIR.state.sqlite); the result is byte for byte a clean build's",
+        help="rebuild only what changed, keeping a build state (.DIR.state.sqlite) and the "
+        "previous tree (.DIR.spare, so twice the disk and inodes) beside the output; the result "
+        "is byte for byte a clean build's. --no-incremental keeps one copy and removes the spare",
     )
     b.add_argument(
         "--store",
