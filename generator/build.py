@@ -451,7 +451,8 @@ def _run_build(
             if counts["carried"]:
                 report.stage_times["carry"] = carry_time
             ts = time.monotonic()
-            settled = settle(db, config.strict)
+            previous = old.path if counts["carried"] and old is not None else None
+            settled = settle(db, config.strict, previous)
             store.invalidate()
             report.stage_times["settle"] = time.monotonic() - ts
             failures = report.failures + settled.failures

@@ -57,7 +57,6 @@ from pathlib import Path
 
 import generator
 from generator import GENERATOR
-from generator.columns import COLUMN_NAMES
 from generator.config import Config
 from generator.keyring import Keyring
 from generator.paths import safe_rel
@@ -536,7 +535,8 @@ def carry_records(
     db: sqlite3.Connection, old: BuildState, site: IncrementalSite, hashes: FileHashes
 ) -> list[tuple[str, str]]:
     """Carry every record listed in the ``carried`` table from the previous build: its summary
-    into ``pending`` and its files into the staging tree, as ``IncrementalSite.carry_files``
+    into ``pending`` (without its columns, which ``settle`` copies from the previous state) and
+    its files into the staging tree, as ``IncrementalSite.carry_files``
     does, with the comparisons against this build's files and the spare's state made in SQL.
     Returns (rel, pith number) for each carried file that a record rebuilt now also wrote with
     other bytes."""
@@ -548,9 +548,9 @@ def carry_records(
     try:
         db.execute("BEGIN")
         db.execute(
-            "INSERT INTO pending SELECT c.seq, s.suffix, s.raw_sha256, s.input_key, c.where_, "
-            f"s.submitted_at, s.signed_key, 1, {', '.join('s.' + c for c in COLUMN_NAMES)} "
-            "FROM carried c JOIN old.summaries s USING (input_key)"
+            "INSERT INTO pending (seq, suffix, raw_sha256, input_key, where_, submitted_at, signed_key, "
+            "carried) SELECT c.seq, s.suffix, s.raw_sha256, s.input_key, c.where_, s.submitted_at, "
+            "s.signed_key, 1 FROM carried c JOIN old.summaries s USING (input_key)"
         )
         db.execute(
             "INSERT OR IGNORE INTO owners SELECT o.* FROM old.owners o JOIN carried c USING (input_key)"

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
-  {columns});
+  {pending_columns});
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
@@ -52,10 +52,10 @@ CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, P
 CREATE TABLE IF NOT EXISTS page_keys (rel TEXT PRIMARY KEY, key TEXT NOT NULL) WITHOUT ROWID;
 """
 
+# a carried record's columns stay in the previous state until settle copies them once
 SCHEMA = _SCHEMA.replace(
     "{columns}", ", ".join(f"{c} {'BLOB' if c == 'data' else 'TEXT'} NOT NULL" for c in COLUMN_NAMES)
-)
-_COLUMN_LIST = ", ".join(COLUMN_NAMES)
+).replace("{pending_columns}", ", ".join(f"{c} {'BLOB' if c == 'data' else 'TEXT'}" for c in COLUMN_NAMES))
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -346,17 +346,40 @@ class Settled:
         self.newest: datetime | None = None
 
 
-def settle(db: sqlite3.Connection, strict: bool) -> Settled:
+def settle(db: sqlite3.Connection, strict: bool, previous: Path | None = None) -> Settled:
     """One summary per record; different bytes for one record are a conflict.
 
     Moves the ``pending`` rows (every verified input) into ``summaries``: of several inputs with
     the same bytes the first is kept; inputs with different bytes for one SUFFIX are all refused
     (``conflicting_copies``); with ``strict``, newly verified records with warnings are refused.
-    Records carried from a previous build were settled under the same settings then."""
+    Records carried from a previous build were settled under the same settings then; their
+    columns are read from its state, ``previous``, and copied once."""
+    if previous is None:
+        return _settle(db, strict, "pending p", "p.")
+    db.execute("COMMIT")
+    db.execute("ATTACH DATABASE ? AS old", (str(previous),))
+    db.execute("BEGIN")
+    try:
+        return _settle(
+            db, strict, "pending p LEFT JOIN old.summaries o ON p.carried AND o.input_key = p.input_key", ""
+        )
+    finally:
+        db.execute("COMMIT")
+        db.execute("DETACH DATABASE old")
+        db.execute("BEGIN")
+
+
+def _settle(db: sqlite3.Connection, strict: bool, source: str, prefix: str) -> Settled:
+    """``settle`` with the rows and columns read from ``source``: each column as ``prefix`` +
+    name when every column is in ``pending``, else from pending or the previous state."""
+
+    def col(name: str) -> str:
+        return f"{prefix}{name}" if prefix else f"CASE WHEN p.carried THEN o.{name} ELSE p.{name} END"
+
     out = Settled()
     cur = db.execute(
-        "SELECT seq, suffix, raw_sha256, where_, data FROM pending WHERE suffix IN "
-        "(SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1) ORDER BY suffix, seq"
+        f"SELECT p.seq, p.suffix, p.raw_sha256, p.where_, {col('data')} FROM {source} WHERE p.suffix IN "
+        "(SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1) ORDER BY p.suffix, p.seq"
     )
     groups: dict[str, list[tuple[int, str, str, bytes]]] = {}
     for seq, suffix, raw, where, data in cur.fetchall():
@@ -400,8 +423,8 @@ def settle(db: sqlite3.Connection, strict: bool) -> Settled:
                 out.refused_files.extend(summary.outputs)
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     db.execute(
-        "INSERT INTO summaries SELECT suffix, submitted_at, input_key, raw_sha256, signed_key, where_, "
-        f"{_COLUMN_LIST} FROM pending ORDER BY suffix"
+        "INSERT INTO summaries SELECT p.suffix, p.submitted_at, p.input_key, p.raw_sha256, p.signed_key, "
+        f"p.where_, {', '.join(col(c) for c in COLUMN_NAMES)} FROM {source} ORDER BY p.suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:

@@ -21,7 +21,7 @@ import pytest
 from generator import synth
 from generator.build import run_build
 from generator.config import Config
-from generator.errors import OutputError
+from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
 from generator.incremental import spare_path, spare_state_path, state_path
 from generator.synth import dump_record, random_record
@@ -541,3 +541,26 @@ def test_spare_with_a_file_where_a_directory_is_needed(setup: tuple[Inputs, Path
     assert counts["rebuilt"] == 1
     assert (cfg.output / "pith" / suffix / "index.html").is_file()
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+
+
+def test_new_copy_conflicting_with_a_carried_record(setup: tuple[Inputs, Path, Config]) -> None:
+    """A new input with other bytes for a record the previous build published (carried, its
+    summary still in the previous state) is a conflict: both copies are refused, the build
+    fails closed, and with --skip-invalid the site is a clean build's without that record."""
+    inputs, tmp, cfg = setup
+    files = inputs.add(12)
+    build(cfg)
+    before = snapshot(cfg.output)
+    twin = inputs.folder / "twin.json"
+    twin.write_bytes(files[4].read_bytes())
+    inputs.change(twin, "another copy")
+    with pytest.raises(BuildFailedError) as err:
+        run_build(cfg, progress=False)
+    assert [f.code for f in err.value.failures] == ["conflicting_copies"]
+    assert "twin.json" in err.value.failures[0].detail
+    assert snapshot(cfg.output) == before  # nothing published
+    skipping = Config(**{**cfg.__dict__, "skip_invalid": True})
+    report = run_build(skipping, progress=False)
+    assert len(report.published) == 11
+    assert snapshot(cfg.output) == clean_tree(skipping, tmp / "clean")
+    assert_plain_tree(cfg.output)
