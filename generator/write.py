@@ -232,15 +232,21 @@ def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
     tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
     try:
         _fill_new(_open_new(tmp, root, rel), fill)
-        try:
-            os.rename(tmp, dest)
-        except IsADirectoryError:  # a directory of an earlier build where this build has a file
-            shutil.rmtree(dest)
-            os.rename(tmp, dest)
+        _rename_over(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _rename_over(tmp: Path, dest: Path) -> None:
+    """Rename ``tmp`` over ``dest``; a directory of an earlier build where this build has a
+    file is removed first."""
+    try:
+        os.rename(tmp, dest)
+    except IsADirectoryError:
+        shutil.rmtree(dest)
+        os.rename(tmp, dest)
 
 
 def _fill_new(fd: int, fill: Callable[[int], None]) -> None:
@@ -302,11 +308,7 @@ def put_chunks(
         if h.hexdigest() == keep and is_plain(dest, size):
             tmp.unlink()
             return keep, size, False
-        try:
-            os.rename(tmp, dest)
-        except IsADirectoryError:
-            shutil.rmtree(dest)
-            os.rename(tmp, dest)
+        _rename_over(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
