@@ -73,20 +73,11 @@ TEXT_COLUMNS = frozenset(COLUMN_NAMES) - {"data"}
 
 
 def row_of(s: RecordSummary | Row) -> Row:
+    """The display fields of a summary (``Row`` names a subset of ``RecordSummary``'s fields)."""
     if isinstance(s, Row):
         return s
-    return Row(
-        s.suffix,
-        s.pith_number,
-        s.arxiv_id,
-        s.version,
-        s.title,
-        s.authors,
-        s.submitted_at,
-        s.primary_cat,
-        s.signed_at,
-        tuple(s.cross_cats),
-    )
+    values = {name: getattr(s, name) for name in Row._fields}
+    return Row(**{**values, "cross_cats": tuple(s.cross_cats)})
 
 
 def row_text(row: Row) -> str:
