@@ -32,14 +32,7 @@ from generator.render.search import build_search
 from generator.render.site import RecordSummary, Renderer
 from generator.serve import serve_in_thread
 from generator.synth import TestKey, random_record
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.chromium import ARGS, CHROMIUM
 
 
 def summaries(n: int) -> list[RecordSummary]:
@@ -122,7 +115,7 @@ QUERIES = ["quantum", "Müller", "lattice neural", "2305.00042", "cs.LG", "hilb"
 def run_browser(root_url: str) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"cold": [], "warm": []}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         for query in QUERIES:
             page = browser.new_page()
             page.goto(root_url + "search/index.html")

@@ -209,14 +209,17 @@ class BuildState:
         cur = self.db.execute(f"SELECT rel, sha256, size FROM files WHERE rel IN ({marks})", list(rels))
         return {str(r): (str(h), int(n)) for r, h, n in cur}
 
-    def cached_file(self, rel: str, key: str) -> tuple[str, str, int] | None:
-        """(rel, sha256, size) of a site-wide file the previous build wrote under ``key``."""
+    def cached_files(self, rels: Sequence[str]) -> dict[str, tuple[str, str, int]]:
+        """rel -> (page key, SHA-256, size) of those of ``rels`` (at most 500) that the build
+        wrote as cached pages (``generator.render.cached``)."""
         assert self.db is not None
-        row = self.db.execute(
-            "SELECT f.sha256, f.size FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ? AND k.key = ?",
-            (rel, key),
-        ).fetchone()
-        return None if row is None else (rel, str(row[0]), int(row[1]))
+        marks = ",".join("?" * len(rels))
+        cur = self.db.execute(
+            f"SELECT k.rel, k.key, f.sha256, f.size FROM page_keys k JOIN files f USING (rel) "
+            f"WHERE k.rel IN ({marks})",
+            list(rels),
+        )
+        return {str(r): (str(k), str(h), int(n)) for r, k, h, n in cur}
 
     def check_live_files(self) -> str | None:
         """A cheap check that the live tree still holds the files the state lists: every one a
@@ -332,16 +335,15 @@ class IncrementalSite(StagedSite):
     def current(self, rel: str, hashes: FileHashes) -> str | None:
         """The SHA-256 of the file the staging tree holds at ``rel`` as far as the states tell:
         the one this build noted, else the spare's (check the file with ``write.is_plain``)."""
-        if rel in hashes:
-            return hashes[rel]
-        if self.spare_state.db is None:
-            return None
-        row = self.spare_state.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()
-        return None if row is None else str(row[0])
+        return self.current_among([rel], hashes).get(rel)
 
-    def holds(self, rel: str, sha256: str, size: int, hashes: FileHashes) -> bool:
-        """True when the staging tree already holds exactly these bytes at ``rel``."""
-        return self.current(rel, hashes) == sha256 and is_plain(self.staging / safe_rel(rel), size)
+    def current_among(self, rels: Sequence[str], hashes: FileHashes) -> dict[str, str]:
+        """``current`` for those of ``rels`` (at most 500) that either state lists."""
+        found = hashes.among(rels)
+        rest = [rel for rel in rels if rel not in found]
+        if rest and self.spare_state.db is not None:
+            found.update((rel, sha) for rel, (sha, _size) in self.spare_state.files_among(rest).items())
+        return found
 
     def carry_files(self, rows: Iterable[tuple[str, str, int]], hashes: FileHashes) -> CarryCounts:
         """Bring files of the live tree, given as (rel, sha256, size) rows of the live state,

@@ -95,17 +95,7 @@ class SiteWriter:
         if self.previous is None:
             return set()
         old, site = self.previous
-        assert old.db is not None
-        rels = [c.dest_path for c in cached]
-        marks = ",".join("?" * len(rels))
-        known = {
-            str(rel): (str(key), str(sha), int(size))
-            for rel, key, sha, size in old.db.execute(
-                f"SELECT k.rel, k.key, f.sha256, f.size FROM page_keys k JOIN files f USING (rel) "
-                f"WHERE k.rel IN ({marks})",
-                rels,
-            )
-        }
+        known = old.cached_files([c.dest_path for c in cached])
         rows = []
         for c in cached:
             hit = known.get(c.dest_path)
@@ -122,12 +112,7 @@ class SiteWriter:
         sums = [(f, hashlib.sha256(f.data).hexdigest(), len(f.data)) for f in outputs]
         current: dict[str, str] = {}
         if self.spare is not None:
-            rels = [f.dest_path for f in outputs]
-            current = self.hashes.among(rels)
-            rest = [rel for rel in rels if rel not in current]
-            if rest and self.spare.spare_state.db is not None:
-                for rel, (sha, _size) in self.spare.spare_state.files_among(rest).items():
-                    current[rel] = sha
+            current = self.spare.current_among([f.dest_path for f in outputs], self.hashes)
         noted = []
         for f, sha, size in sums:
             held = current.get(f.dest_path) == sha and is_plain(self.staging / safe_rel(f.dest_path), size)

@@ -169,13 +169,6 @@ class SummaryStore(Sequence[RecordSummary]):
             raise ValueError(f"no column {column!r}")
         yield from self._column(f"suffix, {column}", keys, reverse)
 
-    def rows_and(self, column: str, *keys: str, reverse: bool = False) -> Iterator[tuple[Row, str]]:
-        """(display row, text of a stored column) in the order of ``ordered``."""
-        if column not in TEXT_COLUMNS:
-            raise ValueError(f"no column {column!r}")
-        for row, text in self._column(f"row, {column}", keys, reverse):
-            yield row_from_text(row), text
-
     def pairs(self, first: str, second: str, *keys: str, reverse: bool = False) -> Iterator[tuple[str, str]]:
         """(text of one stored column, text of another) in the order of ``ordered``."""
         if first not in TEXT_COLUMNS or second not in TEXT_COLUMNS:

@@ -27,10 +27,6 @@ def ordered(records: Sequence[RecordSummary], *keys: str, reverse: bool = False)
     return iter(sorted(records, key=lambda s: tuple(_key(s, k) for k in (*keys, "suffix")), reverse=reverse))
 
 
-def newest_first(records: Sequence[RecordSummary]) -> Iterator[RecordSummary]:
-    return ordered(records, "submitted_at", reverse=True)
-
-
 def shared_short_numbers(records: Sequence[RecordSummary]) -> Iterable[tuple[str, list[RecordSummary]]]:
     """(SHORT8, records) for every short number held by more than one record, in SHORT8 order."""
     groups = getattr(records, "by_short8", None)

@@ -155,7 +155,7 @@ def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:
     # the stored columns are the ones made from each summary
     assert list(store.rows("submitted_at", reverse=True)) == [row_of(s) for s in newest]
     assert [t for _s, t in store.texts("report", "suffix")] == [report_text(report_entry(s)) for s in kept]
-    assert [t for _r, t in store.rows_and("terms", "suffix")] == [terms_text(row_of(s)) for s in kept]
+    assert [t for _r, t in store.pairs("row", "terms", "suffix")] == [terms_text(row_of(s)) for s in kept]
     made = [json.loads(t) for _s, t in store.texts("report_html", "suffix")]
     assert made == [list(RENDERER.report_rows(report_entry(s))) for s in kept]
     with pytest.raises(IndexError):
