@@ -52,6 +52,7 @@ from generator.progress import Progress
 from generator.reader_site import READER_STEPS
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
+from generator.report import verification_pages
 from generator.shard import outside_shard
 from generator.sitewrite import SiteWriter
 from generator.sources import RawRecord
@@ -667,7 +668,7 @@ def shared_short_numbers(ctx: SiteContext) -> Iterable[OutputFile]:
 # file an earlier one wrote. FINAL_STEPS run after every other file is in the staging tree
 # (for example a manifest of the whole tree).
 SITE_STEPS: list[SiteStep] = [
-    report_pages,
+    verification_pages,
     fixed_files,
     shared_short_numbers,
     mirror_manifest_files,

@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import GENERATOR
 from generator.errors import JsonError, OutputError
+from generator.filelist import ROWS, entry_line, hash_line, list_chunks
 from generator.render.site import OutputFile
 from generator.signing import PublicKey, load_signing_key
 from generator.streamed import StreamedFile
@@ -64,7 +67,7 @@ def path_key(path: str) -> bytes:
 def root_hash(entries: Iterable[FileEntry]) -> str:
     h = hashlib.sha256()
     for e in sorted(entries, key=lambda e: path_key(e.path)):
-        h.update(f"{e.sha256} {e.size} {e.path}\n".encode("utf-8", "surrogateescape"))
+        h.update(hash_line(e.path, e.sha256, e.size))
     return h.hexdigest()
 
 
@@ -194,9 +197,7 @@ def _manifest_doc(
 
 
 def _entry_line(e: FileEntry) -> str:
-    return json.dumps(
-        {"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False, separators=(",", ":")
-    )
+    return entry_line(e.path, e.sha256, e.size)
 
 
 def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -> Iterator[bytes]:
@@ -205,7 +206,7 @@ def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -
     h = hashlib.sha256()
     count = total = 0
     for e in entries():
-        h.update(f"{e.sha256} {e.size} {e.path}\n".encode("utf-8", "surrogateescape"))
+        h.update(hash_line(e.path, e.sha256, e.size))
         count += 1
         total += e.size
     head = json.dumps(
@@ -225,6 +226,36 @@ def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -
             buf = []
     buf.append("\n ]\n}\n")
     yield "".join(buf).encode("utf-8", "surrogateescape")
+
+
+def table_manifest_chunks(
+    db: sqlite3.Connection, spool_dir: Path, *, rows: int = ROWS, **fields: Any
+) -> Iterator[bytes]:
+    """``manifest_chunks``'s bytes for the files of the build's ``files`` table, read once: the
+    file list is built chunk by chunk (``filelist.list_chunks``) while the root hash is computed,
+    kept in an anonymous temporary file in ``spool_dir`` (constant memory) and streamed from
+    there after the head, which needs the root hash."""
+    h = hashlib.sha256()
+    count = total = 0
+    with tempfile.TemporaryFile(dir=spool_dir) as spool:
+        for chunk in list_chunks(db, UNLISTED, rows):
+            h.update(chunk.hashed)
+            if count:
+                spool.write(b",\n")
+            spool.write(chunk.listed)
+            count += chunk.count
+            total += chunk.total
+        head = json.dumps(
+            _manifest_doc(h.hexdigest(), count, total, **fields), sort_keys=True, indent=1, ensure_ascii=False
+        )
+        if count == 0:
+            yield f'{head[:-2]},\n "files": []\n}}\n'.encode()
+            return
+        yield f'{head[:-2]},\n "files": [\n'.encode()
+        spool.seek(0)
+        while data := spool.read(_CHUNK):
+            yield data
+        yield b"\n ]\n}\n"
 
 
 def dump_manifest(doc: dict[str, Any], entries: list[FileEntry]) -> bytes:
@@ -314,8 +345,9 @@ def manifest_files(ctx: SiteContext) -> Iterable[OutputFile | StreamedFile]:
     """FINAL step (keep it last): hash the finished staging tree, write and maybe sign the manifest.
 
     When the build recorded every file it put in the staging tree with its SHA-256
-    (``ctx.known_hashes`` is the build's ``FileHashes``), the manifest is streamed from that
-    record in constant memory instead of walking and re-reading the tree."""
+    (``ctx.known_hashes`` is the build's ``FileHashes``), the manifest is made from that
+    record (its ``files`` table, read once in large chunks: ``table_manifest_chunks``) in
+    constant memory instead of walking and re-reading the tree."""
     key = load_signing_key(ctx.config.sign_key) if ctx.config.sign_key is not None else None
     fields: dict[str, Any] = {
         "build_time": ctx.build_time,
@@ -332,16 +364,11 @@ def manifest_files(ctx: SiteContext) -> Iterable[OutputFile | StreamedFile]:
     }
     known = ctx.known_hashes
     if isinstance(known, FileHashes):
-
-        def entries() -> Iterator[FileEntry]:
-            for rel, sha, size in known.items_sized():
-                if rel not in UNLISTED:
-                    yield FileEntry(rel, size, sha)
-
+        db = known.db
         if key is None:
-            yield StreamedFile(MANIFEST_PATH, lambda: manifest_chunks(entries, **fields))
+            yield StreamedFile(MANIFEST_PATH, lambda: table_manifest_chunks(db, ctx.staging, **fields))
             return
-        data = b"".join(manifest_chunks(entries, **fields))
+        data = b"".join(table_manifest_chunks(db, ctx.staging, **fields))
     else:
         data = make_manifest(scan_site(ctx.staging), **fields)
     yield OutputFile(MANIFEST_PATH, data)

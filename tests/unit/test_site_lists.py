@@ -1,0 +1,260 @@
+"""The two site-wide lists of everything, made in large chunks, give the per-item rule's bytes:
+the manifest's file list (``generator.filelist``) and the verification report
+(``generator.report``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generator import GENERATOR, filelist, report
+from generator.build import SiteContext, _report_head, report_pages
+from generator.config import Config
+from generator.keyring import load_keyring
+from generator.manifest import UNLISTED, manifest_chunks, path_key, table_manifest_chunks
+from generator.manifest import FileEntry as Entry
+from generator.render.site import RecordSummary, Renderer
+from generator.streamed import StreamedFile
+from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
+
+FIELDS: dict[str, Any] = {
+    "build_time": "2026-01-01T00:00:00Z",
+    "build_time_basis": "SOURCE_DATE_EPOCH",
+    "upstream": "https://pith.science",
+    "base_url": None,
+    "record_count": 3,
+    "keyring": [],
+    "operator_key": None,
+}
+
+# what a path may not hold in a site (paths.safe_rel) but the table could: every character JSON
+# escapes, the separators the fast path splits at, UTF-8 of 2, 3 and 4 bytes, and the code points
+# whose UTF-16 order differs from their UTF-8 order
+TRICKY = [
+    "a.html",
+    "pith/ABC/index.html",
+    'quote"d.html',
+    "back\\slash.html",
+    "new\nline.html",
+    "tab\there.html",
+    "nul\x00byte.html",
+    "ctl\x01\x1f.html",
+    "del\x7f.html",
+    "sp ace.html",
+    "caf\u00e9.html",
+    "\u65e5\u672c.html",
+    "line\u2028sep.html",
+    "\uffff.html",
+    "\U00010000.html",
+    "\U0001f600/x.html",
+    "",
+    *UNLISTED,
+]
+
+
+def _line(rel: str, sha: str, size: int) -> str:
+    return json.dumps({"path": rel, "sha256": sha, "size": size}, ensure_ascii=False, separators=(",", ":"))
+
+
+def reference_manifest(files: list[tuple[str, str, int]]) -> bytes:
+    """The manifest by the plain per-file rule, with no shortcut: entries sorted by the UTF-8 bytes
+    of their paths, one ``json.dumps`` line each, the root hash over one line per file."""
+    listed = sorted((f for f in files if f[0] not in UNLISTED), key=lambda f: f[0].encode("utf-8"))
+    lines = "".join(f"{sha} {size} {rel}\n" for rel, sha, size in listed).encode("utf-8")
+    doc = {
+        "manifest_type": "pith_mirror_site_manifest",
+        "manifest_version": "1",
+        "generator": GENERATOR,
+        **FIELDS,
+        "unlisted": ["/" + p for p in UNLISTED],
+        "root_hash": {
+            "algorithm": "sha256",
+            "rule": "sha256 over the files sorted by UTF-8 path, one line each: '<sha256> <size> <path>\\n'",
+            "value": hashlib.sha256(lines).hexdigest(),
+        },
+        "file_count": len(listed),
+        "total_bytes": sum(f[2] for f in listed),
+    }
+    head = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False)
+    body = ",\n".join(
+        json.dumps({"path": r, "sha256": h, "size": n}, ensure_ascii=False, separators=(",", ":"))
+        for r, h, n in listed
+    )
+    text = f'{head[:-2]},\n "files": [\n{body}\n ]\n}}\n' if listed else f'{head[:-2]},\n "files": []\n}}\n'
+    return text.encode("utf-8")
+
+
+def _table(files: list[tuple[str, str, int]]) -> sqlite3.Connection:
+    db = connect(None)
+    FileHashes(db).record_many(files)
+    return db
+
+
+def _fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, for each chunk, whether the fast path made it."""
+    calls: list[bool] = []
+    real = filelist._fast
+
+    def spy(*args: Any) -> tuple[bytes, bytes] | None:
+        made = real(*args)
+        calls.append(made is not None)
+        return made
+
+    monkeypatch.setattr(filelist, "_fast", spy)
+    return calls
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 4096])
+def test_manifest_from_the_table_is_the_per_file_rule(
+    rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(rows)
+    plain = [(f"p/{i:03d}/index.html", f"{i:064x}", rng.randrange(10**12)) for i in range(40)]
+    tricky = [(rel, hashlib.sha256(rel.encode()).hexdigest(), i) for i, rel in enumerate(TRICKY)]
+    odd = [("odd-sha.html", 'not "hex"', 5), ("negative.html", "ab" * 32, -1), ("big", "cd" * 32, 2**62)]
+    files = plain + tricky + odd
+    rng.shuffle(files)
+    calls = _fast_calls(monkeypatch)
+    got = b"".join(table_manifest_chunks(_table(files), tmp_path, rows=rows, **FIELDS))
+    assert got == reference_manifest(files)
+    # the streamed per-entry form of the same list (the manifest before the table shortcut)
+    entries = sorted(
+        (Entry(r, n, h) for r, h, n in files if r not in UNLISTED), key=lambda e: path_key(e.path)
+    )
+    assert got == b"".join(manifest_chunks(lambda: iter(entries), **FIELDS))
+    # small chunks: plain ones are joined as they are, the others made file by file
+    assert (True in calls, False in calls) == (rows < 4096, True)
+    assert list(tmp_path.iterdir()) == []  # the spool leaves nothing behind
+
+
+def test_plain_paths_take_the_fast_path_and_others_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fast_calls(monkeypatch)
+    plain = [(f"a/{i}.html", "ef" * 32, i) for i in range(10)]
+    db = _table(plain)
+    assert [c.count for c in filelist.list_chunks(db, UNLISTED, 4)] == [4, 4, 2]
+    assert calls == [True, True, True]
+    for bad in ('q"', "b\\s", "n\nl", "z\x00", "c\x1b"):
+        calls.clear()
+        chunks = list(filelist.list_chunks(_table([*plain, (bad, "ef" * 32, 1)]), UNLISTED, 100))
+        assert calls == [False] and chunks[0].count == 11
+        assert bad in [e["path"] for e in json.loads(b"[" + chunks[0].listed + b"]")]
+    # a chunk out of path order is never joined as it is
+    assert filelist._fast(b"b\na", b"1 2", b"3 4", 2) is None
+    assert filelist._fast(b"a\nb", b"1 2", b"3 4", 2) == (
+        b"1 3 a\n2 4 b\n",
+        b'{"path":"a","sha256":"1","size":3},\n{"path":"b","sha256":"2","size":4}',
+    )
+
+
+def test_empty_table_lists_no_file(tmp_path: Path) -> None:
+    got = b"".join(table_manifest_chunks(_table([(UNLISTED[0], "00" * 32, 1)]), tmp_path, **FIELDS))
+    assert got == reference_manifest([]) and got.endswith(b'"files": []\n}\n')
+
+
+_paths = st.text(
+    alphabet=st.sampled_from(
+        ["a", "b", "/", ".", " ", "\u00e9", "\U0001f600", '"', "\\", "\n", "\x00", "\x7f"]
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_paths, st.integers(-5, 2**40), max_size=25), st.integers(1, 6))
+def test_any_table_gives_the_per_file_rule(sizes: dict[str, int], rows: int) -> None:
+    files = [(rel, hashlib.sha256(rel.encode()).hexdigest(), n) for rel, n in sizes.items()]
+    db = _table(files)
+    chunks = list(filelist.list_chunks(db, UNLISTED, rows))
+    listed = sorted(files, key=lambda f: f[0].encode())
+    assert b"".join(c.hashed for c in chunks) == "".join(f"{h} {n} {r}\n" for r, h, n in listed).encode()
+    assert (
+        b",\n".join(c.listed for c in chunks)
+        == ",\n".join(
+            json.dumps({"path": r, "sha256": h, "size": n}, ensure_ascii=False, separators=(",", ":"))
+            for r, h, n in listed
+        ).encode()
+    )
+    assert [sum(c.count for c in chunks), sum(c.total for c in chunks)] == [len(files), sum(sizes.values())]
+
+
+# -- the verification report -------------------------------------------------------------------
+def _summary(i: int, rng: random.Random) -> RecordSummary:
+    suffix = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(26))
+    og: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+        (("bundle", "verified", ()), ("integrity", "failed", ("integrity_bad_signature",)))
+        if i % 4 == 1
+        else ()
+    )
+    return RecordSummary(
+        suffix=suffix,
+        pith_number=f"pith:2026:{suffix}",
+        arxiv_id=f"2601.{i:05d}",
+        version=1,
+        title=f'T\u00eftle {i} "q" \\ <b>\n',
+        authors="A. M\u00fcller",
+        submitted_at=f"2026-01-{1 + i % 28:02d}T00:00:00Z",
+        primary_cat="cs.LG",
+        canonical_sha256=f"{i:064x}",
+        raw_sha256=f"{i + 1:064x}",
+        key_id="k",
+        key_fingerprint="f" * 32,
+        signed_at=None if i % 3 == 0 else f"2026-05-{1 + i % 27:02d}T02:04:46Z",
+        where=f"in/{i}.json",
+        checks=(("receipt", "verified", "ok"), ("title", "warning", 'diff\u00e9rent "x" \\ \x01 <i>')),
+        outputs=(f"pith/{suffix}.json", f"pith/{suffix}/index.html"),
+        open_graph=og,
+        notes=("upstream said: \u2028 <script>",) if i % 5 == 2 else (),
+    )
+
+
+def _bytes_of(rel: str) -> bytes:
+    return b'{"rel": "' + rel.encode() + b'"}'
+
+
+def _files(files: Any) -> Iterator[tuple[str, bytes]]:
+    for f in files:
+        assert isinstance(f, StreamedFile)
+        yield f.dest_path, b"".join(f.chunks())
+
+
+@pytest.mark.parametrize(("count", "rows"), [(0, 3), (1, 3), (9, 3), (9, 4), (17, 1024)])
+def test_report_from_the_table_is_the_per_record_report(
+    count: int, rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "ROWS", rows)
+    rng = random.Random(count)
+    summaries = [_summary(i, rng) for i in range(count)]
+    cfg = Config()
+    keyring = load_keyring(())
+    renderer = Renderer(cfg, keyring)
+    db = connect(None)
+    for seq, s in enumerate(summaries):
+        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of, renderer=renderer)
+    settle(db, strict=False)
+    store = SummaryStore(db)
+    assert len(store) == count
+
+    def ctx(records: Any) -> SiteContext:
+        return SiteContext(cfg, keyring, renderer, records, [], "2026-01-01T00:00:00Z", tmp_path)
+
+    new = dict(_files(report.verification_pages(ctx(store))))
+    old = dict(_files(report_pages(ctx(store))))  # the step before chunking
+    from_list = dict(_files(report.verification_pages(ctx(summaries))))
+    assert new == old == from_list
+    assert set(new) == {"verification.json", "verification/index.html"}
+    doc = json.loads(new["verification.json"])
+    head = _report_head(cfg, keyring, count, [], "2026-01-01T00:00:00Z")
+    assert {k: v for k, v in doc.items() if k != "records"} == head
+    assert [r["suffix"] for r in doc["records"]] == sorted(s.suffix for s in summaries)
+    page = new["verification/index.html"].decode()
+    assert page.count('<a class="mono"') >= count
+    assert ("Open graph documents" in page) == any(s.open_graph for s in summaries)
