@@ -21,8 +21,12 @@ incremental build carries unchanged with the record):
     its item in the home page's and the listings' lists of records (``Renderer.record_row``).
 ``search_doc``
     its document in the search index's document shards, serialised.
-``primary_cat``, ``arxiv_id``, ``short8``
-    plain values, so that listings and the resolver can group and order records in SQL.
+``list_sha256``
+    the SHA-256 of ``list_html``: a listing page's cache key is made from these, so an unchanged
+    page is recognised from an index without reading its items.
+``primary_cat``, ``arxiv_id``, ``short8``, ``version``, ``pith_number``
+    plain values, so that listings and the resolver can group and order records in SQL (from
+    indexes that hold them: ``generator.summaries.SCHEMA``).
 
 Each column is produced by the same function a step would otherwise call, so a build from
 columns and a build from summaries give the same bytes (tests compare them).
@@ -30,6 +34,7 @@ columns and a build from summaries give the same bytes (tests compare them).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -62,14 +67,19 @@ class Columns(NamedTuple):
     report_html: str  # JSON: [its row of the report's table, its row of the open-graph table]
     list_html: str  # its item in lists of records (Renderer.record_row)
     search_doc: str  # its document in the search index (search.doc_text)
-    primary_cat: str  # these three are plain SQL columns, for grouping and ordering in SQL
+    primary_cat: str  # these are plain SQL columns, for grouping and ordering in SQL
     arxiv_id: str
     short8: str
+    version: int
+    pith_number: str
+    list_sha256: str  # SHA-256 of list_html (listing pages' cache keys)
 
 
 # the stored columns, in table order (summaries.SCHEMA, incremental.carry_records)
 COLUMN_NAMES = Columns._fields
-TEXT_COLUMNS = frozenset(COLUMN_NAMES) - {"data"}
+TEXT_COLUMNS = frozenset(COLUMN_NAMES) - {"data", "version"}
+# SQL types of the columns that are not TEXT
+COLUMN_TYPES = {"data": "BLOB", "version": "INTEGER"}
 
 
 def row_of(s: RecordSummary | Row) -> Row:
@@ -131,6 +141,7 @@ def columns(
 
     row = row_of(s)
     report = report_entry(s)
+    list_html = record_row(row)
     entry = record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, data_of)
     return Columns(
         data=encode(s),
@@ -139,12 +150,19 @@ def columns(
         mindex=compact(entry),
         terms=terms_text(row),
         report_html=json.dumps(report_rows(report), ensure_ascii=False),
-        list_html=record_row(row),
+        list_html=list_html,
         search_doc=doc_text(row),
         primary_cat=s.primary_cat,
         arxiv_id=s.arxiv_id,
         short8=s.suffix[:8],
+        version=s.version,
+        pith_number=s.pith_number,
+        list_sha256=text_sha256(list_html),
     )
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def data_reader(files: Iterable[tuple[str, bytes]]) -> Callable[[str], bytes]:

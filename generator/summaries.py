@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from generator.columns import COLUMN_NAMES, TEXT_COLUMNS, Columns, Row, columns, row_from_text
+from generator.columns import COLUMN_NAMES, COLUMN_TYPES, TEXT_COLUMNS, Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
 from generator.keyring import parse_time
 from generator.render.site import RecordSummary, Renderer
@@ -42,8 +42,10 @@ CREATE TEMP TABLE IF NOT EXISTS carried (
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
   raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, {columns}) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix);
-CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix);
+CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, list_sha256);
+CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number);
+CREATE INDEX IF NOT EXISTS summaries_cat ON summaries (primary_cat, submitted_at, suffix, list_sha256);
+CREATE INDEX IF NOT EXISTS summaries_alias ON summaries (arxiv_id, version, pith_number);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
@@ -54,8 +56,8 @@ CREATE TABLE IF NOT EXISTS page_keys (rel TEXT PRIMARY KEY, key TEXT NOT NULL) W
 
 # a carried record's columns stay in the previous state until settle copies them once
 SCHEMA = _SCHEMA.replace(
-    "{columns}", ", ".join(f"{c} {'BLOB' if c == 'data' else 'TEXT'} NOT NULL" for c in COLUMN_NAMES)
-).replace("{pending_columns}", ", ".join(f"{c} {'BLOB' if c == 'data' else 'TEXT'}" for c in COLUMN_NAMES))
+    "{columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMN_NAMES)
+).replace("{pending_columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')}" for c in COLUMN_NAMES))
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -178,15 +180,22 @@ class SummaryStore(Sequence[RecordSummary]):
     def aliases(self) -> Iterator[tuple[str, int, str]]:
         """(arXiv id, version, pith number) of every record, by id, version and pith number."""
         yield from self._query(
-            "SELECT arxiv_id, json_extract(row, '$[3]') AS v, json_extract(row, '$[1]') AS p "
-            "FROM summaries ORDER BY arxiv_id, v, p"
+            "SELECT arxiv_id, version, pith_number FROM summaries ORDER BY arxiv_id, version, pith_number"
+        )
+
+    def alias_groups(self) -> Iterator[tuple[str, str, int, str]]:
+        """``aliases`` with each id's resolver shard prefix first: the id up to its number's
+        second digit (``2301.01``), or for an old-style id up to its month (``cs/0004``). A
+        prefix's ids are consecutive. Read from the ``summaries_alias`` index alone."""
+        yield from self._query(
+            "SELECT CASE WHEN instr(arxiv_id, '/') THEN substr(arxiv_id, 1, instr(arxiv_id, '/') + 4) "
+            "ELSE substr(arxiv_id, 1, 7) END, arxiv_id, version, pith_number "
+            "FROM summaries ORDER BY arxiv_id, version, pith_number"
         )
 
     def short_numbers(self) -> Iterator[tuple[str, str]]:
         """(SHORT8, pith number) of every record, in SHORT8 (then SUFFIX) order."""
-        yield from self._query(
-            "SELECT short8, json_extract(row, '$[1]') FROM summaries ORDER BY short8, suffix"
-        )
+        yield from self._query("SELECT short8, pith_number FROM summaries ORDER BY short8, suffix")
 
     def listing_counts(self) -> tuple[Counter[str], Counter[str]]:
         """Records per primary category and per month of submission (``YYYY-MM``)."""
@@ -198,12 +207,52 @@ class SummaryStore(Sequence[RecordSummary]):
         )
         return cats, months
 
-    def list_items(self) -> Iterator[tuple[str, str, str]]:
-        """Newest first: (primary category, submission time, list item) of every record."""
+    def list_items(self, limit: int = -1) -> Iterator[tuple[str, str, str]]:
+        """Newest first: (primary category, submission time, list item) of every record (of
+        the first ``limit``)."""
         yield from self._query(
             "SELECT primary_cat, submitted_at, list_html FROM summaries "
-            "ORDER BY submitted_at DESC, suffix DESC"
+            f"ORDER BY submitted_at DESC, suffix DESC LIMIT {int(limit)}"
         )
+
+    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]:
+        """(listing name, submission time, SUFFIX, SHA-256 of the list item) of every record,
+        newest first within each listing: ``kind`` ``category`` groups by primary category (in
+        descending order), ``month`` by month of submission (newest first). Read from an
+        index alone (``summaries_cat``, ``summaries_time``)."""
+        if kind == "category":
+            sql = (
+                "SELECT primary_cat, submitted_at, suffix, list_sha256 FROM summaries "
+                "ORDER BY primary_cat DESC, submitted_at DESC, suffix DESC"
+            )
+        elif kind == "month":
+            sql = (
+                "SELECT substr(submitted_at, 1, 7), submitted_at, suffix, list_sha256 FROM summaries "
+                "ORDER BY submitted_at DESC, suffix DESC"
+            )
+        else:
+            raise ValueError(f"no listing kind {kind!r}")
+        return self._query(sql)
+
+    def listing_items(
+        self, kind: str, name: str, start: tuple[str, str], count: int
+    ) -> list[tuple[str, str]]:
+        """(SUFFIX, list item) of up to ``count`` records of a listing (see ``listing_keys``),
+        newest first, from the record with (submission time, SUFFIX) ``start`` on."""
+        if kind == "category":
+            where = "primary_cat = ? AND "
+            args: tuple[object, ...] = (name, *start, count)
+        elif kind == "month":
+            where = "substr(submitted_at, 1, 7) = ? AND "
+            args = (name, *start, count)
+        else:
+            raise ValueError(f"no listing kind {kind!r}")
+        cur = self.db.execute(
+            f"SELECT suffix, list_html FROM summaries WHERE {where}(submitted_at, suffix) <= (?, ?) "
+            "ORDER BY submitted_at DESC, suffix DESC LIMIT ?",
+            args,
+        )
+        return [(str(suffix), str(html)) for suffix, html in cur]
 
     def _query(self, sql: str) -> Iterator[Any]:
         cur = self.db.execute(sql)
