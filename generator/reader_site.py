@@ -40,7 +40,7 @@ def search_files(ctx: SiteContext) -> Iterator[OutputFile]:
     yield from search.build_search(ctx.records)
 
 
-def resolve_files(ctx: SiteContext) -> Iterator[OutputFile]:
+def resolve_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage]:
     yield _tool_page(ctx.renderer, "resolve.html", "resolve/index.html")
     yield from resolve.build_resolve(ctx.records)
     yield from resolve.short_redirects(ctx.renderer, ctx.records)

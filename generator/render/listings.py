@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar, cast
 
 from generator import paths
+from generator.columns import text_sha256
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
 from generator.render.cached import CachedPage, page_key
 from generator.render.records import newest_rows, rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
+
+T = TypeVar("T")
 
 RECENT = 20
 PAGER_WINDOW = 2
@@ -65,17 +69,6 @@ def _pages(count: int, size: int) -> int:
     return max(1, -(-count // size))
 
 
-def cached_listing_page(
-    renderer: Renderer, listing: Listing, rows: list[str], n: int, total: int
-) -> CachedPage:
-    """A listing page shows its records' rows, its number and the listing's size: nothing else
-    that can change between builds with one render fingerprint."""
-    key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, rows)
-    return CachedPage(
-        listing.page_path(n), key, lambda: render_listing_page(renderer, listing, rows, n, total)
-    )
-
-
 def render_listing_page(
     renderer: Renderer, listing: Listing, rows: list[str], n: int, total: int
 ) -> OutputFile:
@@ -113,23 +106,119 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
     ]
 
 
-def _newest_items(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[tuple[str, str, str]]:
-    """Newest first: each record's (primary category, submission time, list item); the item
+class ListingItems(Protocol):
+    """What listing pages need of the records (``SummaryStore`` has these views)."""
+
+    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]: ...
+
+    def listing_items(
+        self, kind: str, name: str, start: tuple[str, str], count: int
+    ) -> list[tuple[str, str]]: ...
+
+
+class _PlainItems:
+    """``ListingItems`` of a plain list of summaries: the items made now and held in memory."""
+
+    def __init__(self, renderer: Renderer, records: Sequence[RecordSummary]) -> None:
+        self.by_listing: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+        for row in newest_rows(records):
+            html = renderer.record_row(row)
+            self.by_listing["category", row.primary_cat].append((row.submitted_at, row.suffix, html))
+            self.by_listing["month", row.submitted_at[:7]].append((row.submitted_at, row.suffix, html))
+
+    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]:
+        for name in sorted((name for k, name in self.by_listing if k == kind), reverse=True):
+            for time, suffix, html in self.by_listing[kind, name]:
+                yield name, time, suffix, text_sha256(html)
+
+    def listing_items(
+        self, kind: str, name: str, start: tuple[str, str], count: int
+    ) -> list[tuple[str, str]]:
+        items = self.by_listing[kind, name]
+        first = next(i for i, (time, suffix, _html) in enumerate(items) if (time, suffix) == start)
+        return [(suffix, html) for _time, suffix, html in items[first : first + count]]
+
+
+def _items_of(renderer: Renderer, records: Sequence[RecordSummary]) -> ListingItems:
+    if callable(getattr(records, "listing_keys", None)) and callable(getattr(records, "listing_items", None)):
+        return cast(ListingItems, records)
+    return _PlainItems(renderer, records)
+
+
+def _newest_items(
+    renderer: Renderer, records: Sequence[RecordSummary], limit: int
+) -> list[tuple[str, str, str]]:
+    """The ``limit`` newest records' (primary category, submission time, list item); the item
     is stored with the record, or made now."""
     view = getattr(records, "list_items", None)
     if callable(view):
-        stored: Iterator[tuple[str, str, str]] = view()
-        return stored
-    return ((row.primary_cat, row.submitted_at, renderer.record_row(row)) for row in newest_rows(records))
+        return list(view(limit))
+    newest = itertools.islice(newest_rows(records), limit)
+    return [(row.primary_cat, row.submitted_at, renderer.record_row(row)) for row in newest]
+
+
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def cached_listing_pages(
+    renderer: Renderer, items: ListingItems, listings: list[tuple[Listing, int]]
+) -> Iterator[CachedPage]:
+    """Every page of every listing, as ``CachedPage``s. A page's key is made from the digests of
+    its records' list items (``columns.list_sha256``), which come in listing order from an
+    index; the items themselves are read only for a page that is rendered."""
+    size = renderer.config.page_size
+    for kind in ("category", "month"):
+        of_kind = {lst.name: (lst, count) for lst, count in listings if lst.kind == kind}
+        seen: set[str] = set()
+        for name, group in itertools.groupby(items.listing_keys(kind), key=lambda r: r[0]):
+            listing, total = of_kind[name]
+            seen.add(name)
+            for n, page in enumerate(_chunks(group, size), 1):
+                yield cached_listing_page(renderer, items, listing, n, total, page)
+        for name, (listing, _total) in sorted(of_kind.items()):
+            if name not in seen:  # a listing without records still has its first page
+                yield cached_listing_page(renderer, items, listing, 1, 0, [])
+
+
+def cached_listing_page(
+    renderer: Renderer,
+    items: ListingItems,
+    listing: Listing,
+    n: int,
+    total: int,
+    page: list[tuple[str, str, str, str]],
+) -> CachedPage:
+    """Page ``n`` of a listing of ``total`` records; ``page`` holds its records' (listing
+    name, submission time, SUFFIX, digest of the list item). The page shows its records' items,
+    its number and the listing's size: nothing else that can change between builds with one
+    render fingerprint."""
+    digests = [digest for _name, _time, _suffix, digest in page]
+    key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, digests)
+
+    def make() -> OutputFile:
+        got = (
+            items.listing_items(listing.kind, listing.name, (page[0][1], page[0][2]), len(page))
+            if page
+            else []
+        )
+        if [suffix for suffix, _html in got] != [suffix for _n, _t, suffix, _d in page] or [
+            text_sha256(html) for _suffix, html in got
+        ] != digests:
+            raise OutputError(f"{listing.page_path(n)}: the listing's records changed while it was written")
+        return render_listing_page(renderer, listing, [html for _suffix, html in got], n, total)
+
+    return CachedPage(listing.page_path(n), key, make)
 
 
 def build_listings(
     renderer: Renderer, records: Sequence[RecordSummary], build_time: str
 ) -> Iterator[OutputFile | CachedPage]:
-    """Two passes over the summaries: counts first, then one newest-first pass that fills a page
-    buffer per listing and renders each page as soon as it is full. Memory: one page per listing."""
+    """The home page, ``browse/`` and every listing page (as ``CachedPage``s, keyed from an
+    index: see ``cached_listing_pages``). Memory: one page per listing."""
     listings = all_listings(records)
-    by_base = {listing.base: (listing, count) for listing, count in listings}
     cats = [(lst.name, n, lst.page_path(1)) for lst, n in listings if lst.kind == "category"]
     years: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
     for listing, count in listings:
@@ -137,7 +226,7 @@ def build_listings(
             year, month = listing.name.split("-")
             years[year].append((month, count, listing.page_path(1)))
     year_rows = [(y, sum(c for _, c, _ in ms), ms) for y, ms in sorted(years.items(), reverse=True)]
-    recent = list(itertools.islice(_newest_items(renderer, records), RECENT))
+    recent = _newest_items(renderer, records, RECENT)
     oldest = next(rows(records, "submitted_at"), None)
     yield renderer.page(
         "index.html",
@@ -153,21 +242,4 @@ def build_listings(
     yield renderer.page(
         "browse.html", "browse/index.html", total=len(records), categories=cats, years=year_rows
     )
-    size = renderer.config.page_size
-    buffers: dict[str, list[str]] = defaultdict(list)
-    page_no: dict[str, int] = defaultdict(lambda: 1)
-    by_cat = {lst.name: lst for lst, _n in listings if lst.kind == "category"}
-    by_month = {lst.name: lst for lst, _n in listings if lst.kind == "month"}
-    for cat, submitted_at, html in _newest_items(renderer, records):
-        for listing in (by_cat[cat], by_month[submitted_at[:7]]):
-            buf = buffers[listing.base]
-            buf.append(html)
-            if len(buf) == size:
-                yield cached_listing_page(
-                    renderer, listing, buf, page_no[listing.base], by_base[listing.base][1]
-                )
-                page_no[listing.base] += 1
-                buffers[listing.base] = []
-    for base, (listing, count) in sorted(by_base.items()):
-        if buffers[base] or count == 0:
-            yield cached_listing_page(renderer, listing, buffers[base], page_no[base], count)
+    yield from cached_listing_pages(renderer, _items_of(renderer, records), listings)

@@ -20,14 +20,18 @@ A long Pith number ``pith:YYYY:SUFFIX`` needs no lookup: the record is at ``pith
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import json
+import operator
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
+from generator.render.cached import CachedPage
 from generator.render.records import rows, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
@@ -78,14 +82,42 @@ def _shard_files(name: str, data: dict[str, object]) -> list[OutputFile]:
     ]
 
 
-def _aliases(records: Sequence[RecordSummary]) -> Iterator[tuple[str, int, str]]:
-    """(arXiv id, version, pith number) of every record, sorted. A shard's ids share a prefix
-    (``2301.01``, ``cs/0004``), so each shard's ids are consecutive in this order."""
-    view = getattr(records, "aliases", None)
+def shard_key(name: str, entries: Sequence[tuple[str | int, ...]]) -> str:
+    """The cache key of a shard: SHA-256 over its name and its entries (tuples of strings and
+    integers, whose ``repr`` is exact), everything the shard shows."""
+    return hashlib.sha256(repr(("resolve", name, entries)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cached_shard(
+    name: str, entries: Sequence[tuple[str | int, ...]], make: Callable[[], dict[str, object]]
+) -> tuple[CachedPage, CachedPage]:
+    """A shard's ``.json`` and ``.js`` files as ``CachedPage``s keyed by ``entries``; ``make``
+    gives the shard's data when it is rendered."""
+    key = shard_key(name, entries)
+    rel = paths.safe_rel(f"resolve/{name}.json")
+    return (
+        CachedPage(rel, key, lambda: _shard_files(name, make())[0]),
+        CachedPage(rel.removesuffix("on"), key, lambda: _shard_files(name, make())[1]),
+    )
+
+
+def _alias_groups(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str, int, str]]:
+    """(shard prefix, arXiv id, version, pith number) of every record, sorted by id, version and
+    pith number (see ``SummaryStore.alias_groups``)."""
+    view = getattr(records, "alias_groups", None)
     if callable(view):
-        stored: Iterator[tuple[str, int, str]] = view()
+        stored: Iterator[tuple[str, str, int, str]] = view()
         return stored
-    return _sorted_aliases((s.arxiv_id, s.version, s.pith_number) for s in rows(records))
+    return (
+        (_prefix(a), a, v, p)
+        for a, v, p in _sorted_aliases((s.arxiv_id, s.version, s.pith_number) for s in rows(records))
+    )
+
+
+def _prefix(arxiv_id: str) -> str:
+    """The part of an arXiv id that names its shard (the SQL of ``SummaryStore.alias_groups``)."""
+    slash = arxiv_id.find("/")
+    return arxiv_id[: slash + 5] if slash >= 0 else arxiv_id[:7]
 
 
 def _sorted_aliases(aliases: Iterable[tuple[str, int, str]]) -> Iterator[tuple[str, int, str]]:
@@ -108,24 +140,43 @@ def _short_numbers(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]
     return ((s.suffix[:8], s.pith_number) for s in rows(records, "short8"))
 
 
-def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
-    """Every shard, streamed: short-number shards from one pass in SHORT8 order; arXiv shards
-    through a private temporary SQLite table sorted by shard (memory stays flat)."""
+def _arxiv_data(name: str, group: list[tuple[str, str, int, str]]) -> dict[str, object]:
+    entries: dict[str, list[list[object]]] = {}
+    for _shard_prefix, arxiv_id, version, pith in group:
+        if arxiv_shard(arxiv_id) != name:
+            raise OutputError(f"arXiv id {arxiv_id[:60]!r} does not belong in resolve shard {name}")
+        entries.setdefault(arxiv_id, []).append([version, pith])
+    return dict(entries)
+
+
+def _short_data(name: str, group: list[tuple[str, str]]) -> dict[str, object]:
+    shorts: dict[str, list[str]] = {}
+    for short8, pith in group:
+        if short_shard(short8) != name:
+            raise OutputError(f"short number {short8[:60]!r} does not belong in resolve shard {name}")
+        shorts.setdefault(short8, []).append(pith)
+    return {k: sorted(v) for k, v in shorts.items()}
+
+
+def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+    """Every shard, streamed in id order from an index (``SummaryStore.alias_groups``,
+    ``short_numbers``), as ``CachedPage``s keyed by the shard's entries: a shard whose entries
+    did not change is kept, neither serialised nor hashed. Ids are checked against their shard
+    when the shard is rendered."""
     yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
     names: list[str] = []
-    for name, group in itertools.groupby(_aliases(records), key=lambda r: arxiv_shard(r[0])):
-        entries: dict[str, list[list[object]]] = {}
-        for arxiv_id, version, pith in group:
-            entries.setdefault(arxiv_id, []).append([version, pith])
+    for _shard_prefix, alias_group in itertools.groupby(_alias_groups(records), key=operator.itemgetter(0)):
+        group = list(alias_group)
+        name = arxiv_shard(group[0][1])
         names.append(name)
-        yield from _shard_files(name, dict(entries))
-    short_rows = ((short_shard(short8), short8, pith) for short8, pith in _short_numbers(records))
-    for name, short_group in itertools.groupby(short_rows, key=lambda r: r[0]):
-        shorts: dict[str, list[str]] = {}
-        for _shard, short8, pith in short_group:
-            shorts.setdefault(short8, []).append(pith)
+        yield from _cached_shard(name, group, functools.partial(_arxiv_data, name, group))
+    for _first2, short_group in itertools.groupby(_short_numbers(records), key=lambda r: r[0][:2]):
+        shorts = list(short_group)
+        name = short_shard(shorts[0][0])
         names.append(name)
-        yield from _shard_files(name, {k: sorted(v) for k, v in shorts.items()})
+        yield from _cached_shard(name, shorts, functools.partial(_short_data, name, shorts))
+    if len(set(names)) != len(names):
+        raise OutputError("resolve shards are not consecutive in id order")
     yield OutputFile("resolve/shards.js", f"PithResolve.shards({_dump(sorted(names))});\n".encode())
 
 

@@ -473,11 +473,10 @@ def test_clean_build_keeps_no_spare(setup: tuple[Inputs, Path, Config]) -> None:
 
 
 def _listing_pages(site: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(site).as_posix(): p.read_bytes()
-        for p in (site / "browse").rglob("index.html")
-        if p.parent != site / "browse"
-    }
+    """The files written as cached pages: listing pages and resolver shards."""
+    listings = [p for p in (site / "browse").rglob("index.html") if p.parent != site / "browse"]
+    shards = [p for sub in ("arxiv", "pith") for p in (site / "resolve" / sub).rglob("*.js*")]
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in listings + shards}
 
 
 def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path, Config]) -> None:

@@ -18,6 +18,7 @@ from generator.content import load_pages, parse_page
 from generator.errors import PagesCheckError, SourceError, UsageError
 from generator.pages_check import check_pages
 from generator.render import resolve, search
+from generator.render.cached import CachedPage
 from generator.render.feeds import sitemap_files
 from generator.render.listings import pager
 from generator.render.site import RecordSummary
@@ -125,7 +126,8 @@ def test_resolve_shards_map_every_alias() -> None:
         summary(2, arxiv_id="2301.01234", version=2),
         summary(3, arxiv_id="cs/0004010", version=1),
     ]
-    files = {f.dest_path: f.data for f in resolve.build_resolve(records)}
+    made = [f.render() if isinstance(f, CachedPage) else f for f in resolve.build_resolve(records)]
+    files = {f.dest_path: f.data for f in made}
     new = json.loads(files["resolve/arxiv/2301/01.json"])
     assert new == {"2301.01234": [[1, records[0].pith_number], [2, records[1].pith_number]]}
     old = json.loads(files["resolve/arxiv/cs/0004.json"])

@@ -1,0 +1,188 @@
+"""The SQL views that listings and the resolver read (``SummaryStore.alias_groups``,
+``short_numbers``, ``listing_keys``, ``listing_items``): the same rows, in the same order, as the
+summaries give when sorted in Python, read from indexes alone; and the cached pages made from
+them have the same keys and bytes as those made from a plain list."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterable, Iterator, Sequence
+
+import pytest
+
+from generator.columns import text_sha256
+from generator.config import Config
+from generator.errors import OutputError
+from generator.keyring import load_keyring
+from generator.render import listings, resolve
+from generator.render.cached import CachedPage
+from generator.render.site import OutputFile, RecordSummary, Renderer
+from generator.summaries import SummaryStore, add_pending, connect, settle
+
+B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+RENDERER = Renderer(Config(page_size=3), load_keyring(()))
+IDS = ["2301.01234", "2301.01299", "2301.1", "2312.99999", "cs/0004010", "math.AG/0101001", "math/0101999"]
+
+
+def _summary(i: int, rng: random.Random, short8: str | None = None) -> RecordSummary:
+    suffix = (short8 or "".join(rng.choice(B32) for _ in range(8))) + "".join(
+        rng.choice(B32) for _ in range(18)
+    )
+    arxiv_id = rng.choice(IDS)
+    if arxiv_id == "2301.1":
+        arxiv_id = f"2301.{rng.randrange(10000, 99999)}"
+    return RecordSummary(
+        suffix=suffix,
+        pith_number=f"pith:2026:{suffix}",
+        arxiv_id=arxiv_id,
+        version=rng.choice([1, 2, 10, 11]),
+        title=f"Title {i} <b>",
+        authors="A. Müller",
+        # few distinct times, so that ties (broken by SUFFIX) occur
+        submitted_at=f"2025-{rng.choice(['01', '02', '11'])}-0{rng.randrange(1, 3)}T00:00:00Z",
+        primary_cat=rng.choice(["cs.LG", "hep-th", "math.AG"]),
+        canonical_sha256=f"{i:064x}",
+        raw_sha256=f"{i + 1:064x}",
+        key_id="k",
+        key_fingerprint="f" * 32,
+        signed_at=None,
+        where=f"in/{i}.json",
+        checks=(("receipt", "verified", "ok"),),
+        outputs=(f"pith/{suffix}.json", f"pith/{suffix}/index.html"),
+    )
+
+
+def _store(summaries: Iterable[RecordSummary]) -> SummaryStore:
+    db = connect(None)
+    for seq, s in enumerate(summaries):
+        add_pending(db, seq, s, f"key{seq}", data_of=lambda rel: b"{}", renderer=RENDERER)
+    assert settle(db, strict=False).failures == []
+    return SummaryStore(db)
+
+
+def _records(n: int, seed: int) -> list[RecordSummary]:
+    rng = random.Random(seed)
+    out = [_summary(i, rng) for i in range(n)]
+    out += [_summary(n + i, rng, short8="AAAAAAAA") for i in range(3)]  # a shared short number
+    return out
+
+
+@pytest.fixture(scope="module")
+def records() -> list[RecordSummary]:
+    return _records(60, 5)
+
+
+@pytest.fixture(scope="module")
+def store(records: list[RecordSummary]) -> SummaryStore:
+    return _store(records)
+
+
+def test_alias_views_are_sorted_like_the_summaries(records: list[RecordSummary], store: SummaryStore) -> None:
+    expected = sorted((s.arxiv_id, s.version, s.pith_number) for s in records)
+    assert list(store.aliases()) == expected
+    assert any(v == 10 for _a, v, _p in expected)  # versions order as numbers: 2 before 10
+    groups = list(store.alias_groups())
+    assert [row[1:] for row in groups] == expected
+    assert [row[0] for row in groups] == [resolve._prefix(a) for a, _v, _p in expected]
+    assert {row[0] for row in groups} >= {"cs/0004", "math.AG/0101", "math/0101", "2301.01"}
+    shorts = sorted((s.suffix[:8], s.suffix, s.pith_number) for s in records)
+    assert list(store.short_numbers()) == [(short8, pith) for short8, _suffix, pith in shorts]
+
+
+def test_listing_views_are_sorted_like_the_summaries(
+    records: list[RecordSummary], store: SummaryStore
+) -> None:
+    newest = sorted(records, key=lambda s: (s.submitted_at, s.suffix), reverse=True)
+    digest = {s.suffix: text_sha256(RENDERER.record_row(s)) for s in records}
+    by_cat = sorted(newest, key=lambda s: s.primary_cat, reverse=True)  # stable: newest first within
+    assert list(store.listing_keys("category")) == [
+        (s.primary_cat, s.submitted_at, s.suffix, digest[s.suffix]) for s in by_cat
+    ]
+    assert list(store.listing_keys("month")) == [
+        (s.submitted_at[:7], s.submitted_at, s.suffix, digest[s.suffix]) for s in newest
+    ]
+    assert len({s.submitted_at for s in records}) < len(records)  # ties occur
+    # the items of one page, from the record that starts it
+    cat = [s for s in newest if s.primary_cat == "hep-th"]
+    start = (cat[2].submitted_at, cat[2].suffix)
+    got = store.listing_items("category", "hep-th", start, 3)
+    assert got == [(s.suffix, RENDERER.record_row(s)) for s in cat[2:5]]
+    month = [s for s in newest if s.submitted_at.startswith("2025-02")]
+    got = store.listing_items("month", "2025-02", (month[1].submitted_at, month[1].suffix), 50)
+    assert got == [(s.suffix, RENDERER.record_row(s)) for s in month[1:]]
+    with pytest.raises(ValueError):
+        store.listing_keys("year")
+
+
+@pytest.mark.parametrize(
+    "view", ["alias_groups", "short_numbers", "listing_keys:category", "listing_keys:month"]
+)
+def test_views_read_an_index_alone(store: SummaryStore, view: str) -> None:
+    """A view that visits every record reads a covering index, never the wide summary rows."""
+    import re
+
+    captured: list[str] = []
+    store.db.set_trace_callback(captured.append)
+    try:
+        name, _, arg = view.partition(":")
+        method = getattr(store, name)
+        list(method(arg) if arg else method())
+    finally:
+        store.db.set_trace_callback(None)
+    (sql,) = captured
+    plan = " ".join(str(row[3]) for row in store.db.execute("EXPLAIN QUERY PLAN " + sql))
+    assert re.fullmatch(r"SCAN summaries USING COVERING INDEX \w+", plan), plan
+
+
+def _made(files: Iterable[OutputFile | CachedPage]) -> dict[str, tuple[str | None, bytes]]:
+    out: dict[str, tuple[str | None, bytes]] = {}
+    for f in files:
+        if isinstance(f, CachedPage):
+            out[f.dest_path] = (f.key, f.render().data)
+        else:
+            out[f.dest_path] = (None, f.data)
+    return out
+
+
+def test_cached_pages_from_store_equal_those_from_a_list(
+    records: list[RecordSummary], store: SummaryStore
+) -> None:
+    def listed(r: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+        return listings.build_listings(RENDERER, r, "2026-01-01T00:00:00Z")
+
+    for build in (resolve.build_resolve, listed):
+        from_store, from_list = _made(build(store)), _made(build(list(store)))
+        assert from_store == from_list
+        assert sum(key is not None for key, _data in from_store.values()) > 10
+
+
+def test_keys_change_with_what_a_page_shows(records: list[RecordSummary], store: SummaryStore) -> None:
+    """A new version of one paper changes the keys of its shards and of the listing pages it
+    joins or shifts, and of nothing else; the other keys stay."""
+    before = _made(resolve.build_resolve(store))
+    old = records[7]
+    new = dataclasses.replace(old, version=old.version + 1)
+    after = _made(resolve.build_resolve(_store([*records[:7], new, *records[8:]])))
+    changed = {rel for rel in after if after[rel] != before.get(rel)}
+    shard = resolve.arxiv_shard(old.arxiv_id)
+    assert changed == {f"resolve/{shard}.json", f"resolve/{shard}.js"}
+    assert {rel for rel in after if after[rel][0] != before[rel][0]} == changed
+
+    pages = _made(listings.build_listings(RENDERER, store, "t"))
+    title = dataclasses.replace(old, title="Another title")
+    again = _made(listings.build_listings(RENDERER, _store([*records[:7], title, *records[8:]]), "t"))
+    changed = {rel for rel in again if again[rel] != pages[rel]}
+    keyed = {rel for rel in again if again[rel][0] != pages[rel][0]}
+    assert keyed == changed - {"index.html"} and len(keyed) == 2  # its category and its month page
+
+
+def test_a_page_whose_records_changed_under_it_is_refused(store: SummaryStore) -> None:
+    listing = listings.category_listing("hep-th")
+    page = list(store.listing_keys("category"))
+    page = [row for row in page if row[0] == "hep-th"][:3]
+    wrong = [*page[:2], (*page[2][:3], "0" * 64)]
+    made = listings.cached_listing_page(RENDERER, store, listing, 1, 10, wrong)
+    with pytest.raises(OutputError, match="changed"):
+        made.render()
+    assert listings.cached_listing_page(RENDERER, store, listing, 1, 10, page).render().data
