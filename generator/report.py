@@ -11,7 +11,9 @@ two tables (column ``report_html``, a JSON pair) were made when the record was r
 - ``verification/index.html``: each chunk's pairs are decoded by one ``json.loads`` and the
   template is handed one pair per chunk, the chunk's records rows joined and its open-graph rows
   joined. The template only concatenates them (``{{ row }}`` in a loop, open-graph rows that are
-  not empty), so the page is byte for byte the page of one pair per record.
+  not empty), so the page is byte for byte the page of one pair per record. The template walks
+  the pairs twice (records table, then open-graph table); the second walk reuses the open-graph
+  rows noted in the first instead of reading and decoding the table again (``ReportRows``).
 
 A build without a summary table (a plain list of summaries) gets the same two documents from
 the summaries themselves.
@@ -69,6 +71,51 @@ def html_pair_chunks(texts: Iterable[list[str]]) -> Iterator[tuple[Markup, Marku
         yield Markup("".join(rows)), Markup("".join(ogs))
 
 
+class _ChunkRows:
+    """A chunk's records rows, read again from the table only when printed (``__html__``)."""
+
+    def __init__(self, db: sqlite3.Connection, first: str, last: str) -> None:
+        self.db, self.first, self.last = db, first, last
+
+    def __html__(self) -> str:
+        cur = self.db.execute(
+            "SELECT report_html FROM summaries WHERE suffix BETWEEN ? AND ? ORDER BY suffix",
+            (self.first, self.last),
+        )
+        return next(html_pair_chunks([[text for (text,) in cur]]))[0]
+
+    def __str__(self) -> str:
+        return self.__html__()
+
+
+class ReportRows:
+    """``report.rows`` of the HTML report from the summary table: one (records rows, open-graph
+    rows) pair per chunk of records, in SUFFIX order.
+
+    The template walks it twice, once for the records table and once for the open-graph table,
+    of which it keeps only the second element. The first complete walk notes each chunk's
+    open-graph rows and SUFFIX range; a later walk hands back those noted rows, with the records
+    rows as a ``_ChunkRows`` that reads its chunk again only if the template prints it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.noted: list[tuple[str, str, Markup]] | None = None
+
+    def __iter__(self) -> Iterator[tuple[Markup | _ChunkRows, Markup]]:
+        if self.noted is not None:
+            for first, last, og in self.noted:
+                yield _ChunkRows(self.db, first, last), og
+            return
+        noted = []
+        cur = self.db.execute("SELECT suffix, report_html FROM summaries ORDER BY suffix")
+        while chunk := cur.fetchmany(ROWS):
+            suffixes, texts = zip(*chunk, strict=True)
+            rows, og = next(html_pair_chunks([list(texts)]))
+            noted.append((suffixes[0], suffixes[-1], og))
+            yield rows, og
+        self.noted = noted
+
+
 def verification_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
     """The verification report, JSON and HTML, streamed in SUFFIX order."""
     from generator.build import _ordered, _report_head, _report_records
@@ -76,14 +123,15 @@ def verification_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
     head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)
     records = ctx.records
 
+    Rows = Iterable[tuple[Markup | _ChunkRows, Markup]]
     if isinstance(records, SummaryStore):
         db = records.db
 
         def json_chunks() -> Iterable[bytes]:
             return report_json_blobs(head, _column_chunks(db, "CAST(report AS BLOB)"))
 
-        def html_rows() -> Iterable[tuple[Markup, Markup]]:
-            return html_pair_chunks(_column_chunks(db, "report_html"))
+        def html_rows() -> Rows:
+            return ReportRows(db)  # walked twice by the template: a fresh one per page
 
     else:
 
@@ -91,13 +139,16 @@ def verification_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
             entries = _report_records(_ordered(records, "suffix"))
             return report_text_chunks(head, (report_text(e) for e in entries))
 
-        def html_rows() -> Iterable[tuple[Markup, Markup]]:
+        def record_rows() -> Iterator[tuple[Markup, Markup]]:
             for s in _ordered(records, "suffix"):
                 row, og = ctx.renderer.report_rows(report_entry(s))
                 yield Markup(row), Markup(og)
 
+        def html_rows() -> Rows:
+            return Reiterable(record_rows)
+
     def html_chunks() -> Iterable[bytes]:
-        report = {**head, "rows": Reiterable(html_rows)}
+        report = {**head, "rows": html_rows()}
         return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
 
     return [

@@ -258,3 +258,23 @@ def test_report_from_the_table_is_the_per_record_report(
     page = new["verification/index.html"].decode()
     assert page.count('<a class="mono"') >= count
     assert ("Open graph documents" in page) == any(s.open_graph for s in summaries)
+
+
+def test_report_rows_walked_again_give_the_same_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later walk hands back the noted open-graph rows, and the records rows read again."""
+    monkeypatch.setattr(report, "ROWS", 4)
+    rng = random.Random(11)
+    renderer = Renderer(Config(), load_keyring(()))
+    db = connect(None)
+    for seq in range(10):
+        add_pending(db, seq, _summary(seq, rng), f"key{seq}", data_of=_bytes_of, renderer=renderer)
+    settle(db, strict=False)
+    rows = report.ReportRows(db)
+    first = [(str(r), str(og)) for r, og in rows]
+    assert rows.noted is not None and len(first) == 3
+    again = list(rows)
+    assert all(isinstance(r, report._ChunkRows) for r, _og in again)
+    assert [(str(r), str(og)) for r, og in again] == first
+    expected = [json.loads(t) for _s, t in SummaryStore(db).texts("report_html", "suffix")]
+    assert "".join(r for r, _og in first) == "".join(r for r, _og in expected)
+    assert "".join(og for _r, og in first) == "".join(og for _r, og in expected) != ""
