@@ -28,6 +28,7 @@ from generator.config import Config
 from generator.identifiers import suffix_from_hash
 from generator.keyring import load_keyring
 from generator.reader_site import _tool_page
+from generator.render.cached import CachedPage
 from generator.render.search import build_search
 from generator.render.site import RecordSummary, Renderer
 from generator.serve import serve_in_thread
@@ -72,7 +73,7 @@ def write_site(out: Path, records: list[RecordSummary]) -> dict[str, float]:
     renderer = Renderer(cfg, load_keyring(()))
     t0 = time.monotonic()
     files = [_tool_page(renderer, "search.html", "search/index.html", total=len(records), query_value="")]
-    files += list(build_search(records))
+    files += [f.render() if isinstance(f, CachedPage) else f for f in build_search(records)]
     build_s = time.monotonic() - t0
     for f in files:
         dest = out / f.dest_path

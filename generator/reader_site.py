@@ -34,7 +34,7 @@ def listing_pages(ctx: SiteContext) -> Iterable[OutputFile | CachedPage]:
     return listings.build_listings(ctx.renderer, ctx.records, ctx.build_time)
 
 
-def search_files(ctx: SiteContext) -> Iterator[OutputFile]:
+def search_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage]:
     dest = "search/index.html"
     yield _tool_page(ctx.renderer, "search.html", dest, total=len(ctx.records), query_value="")
     yield from search.build_search(ctx.records)

@@ -195,7 +195,8 @@
         if (gen !== generation) return null;
         var lists = plan.map(function (p) { return postingsFor(p.term, p.leaves, p.prefix); });
         lists.sort(function (a, b) { return a.length - b.length; });
-        var ids = lists.reduce(function (acc, l) { return intersect(acc, l); });
+        // documents are numbered oldest first: the matches from the end are the newest
+        var ids = lists.reduce(function (acc, l) { return intersect(acc, l); }).reverse();
         current = { ids: ids, shown: 0, gen: gen };
         listEl.textContent = "";
         return showMore(gen).then(function () {

@@ -15,27 +15,39 @@ Layout (all under ``search/``; every shard is a classic script, so the page work
     ``PithSearch.docs(n, [[suffix, pith_number, title, authors, arxiv_id, version, category,
     date], ...])``: documents ``n*DOCS_PER_SHARD`` onwards.
 
-Documents are numbered newest first (by submission time), so ascending postings list the newest
-matches first and the first screen of results needs only the first document shards. A query is
+Documents are numbered **oldest first** (by submission time, then SUFFIX), so a new newest record
+is appended: every document shard but the last keeps its bytes, and each term's postings only grow
+at the end. The browser reads the intersected postings from the end, so the newest matches are
+listed first and the first screen of results needs only the highest document shards. A query is
 the AND of its words; its last word also matches as a prefix. Terms are title words, author
 names, categories (``cs.lg`` and its parts), the submission year, the arXiv id and the first 8
 characters of the Pith number's SUFFIX (the short number).
+
+Document shards and term shards are ``CachedPage``s: a key digests exactly what goes into the
+file (a shard's documents; a leaf's terms with their document numbers), so an incremental build
+carries every shard whose key is unchanged instead of serialising it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sqlite3
+import sys
 import unicodedata
 from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from itertools import accumulate, chain, pairwise
 
 from generator.columns import Row
-from generator.render.records import newest_rows
+from generator.render.cached import CachedPage
+from generator.render.records import rows
 from generator.render.site import OutputFile, RecordSummary
 
-FORMAT = 1
+FORMAT = 2  # 2: documents numbered oldest first
 DOCS_PER_SHARD = 128
 LEAF_BYTES = 48 * 1024
 MAX_LEAF_DEPTH = 6
@@ -95,68 +107,102 @@ def _js(call: str, *args: object) -> bytes:
     return f"{call}({','.join(_js_text(a) for a in args)});\n".encode()
 
 
+def _le(numbers: array[int]) -> bytes:
+    """``numbers`` as little-endian bytes (keys do not depend on the machine)."""
+    if sys.byteorder != "little":
+        numbers = array(numbers.typecode, numbers)
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
 class Postings:
-    """term -> ascending document numbers, compact: an int while a term has one document (most
-    identifier terms), an ``array('I')`` (4 bytes a number) after that."""
+    """term -> ascending document numbers. Add documents in ascending order (``add_document``),
+    then ``terms`` lists every term in code-point order and ``counts`` their document counts."""
 
     def __init__(self) -> None:
-        self.terms: dict[str, int | array[int]] = {}
+        self._docs: defaultdict[str, list[int]] = defaultdict(list)
+        self.terms: list[str] = []
+        self.counts: list[int] = []
 
-    def add(self, term: str, doc: int) -> None:
-        have = self.terms.get(term)
-        if have is None:
-            self.terms[term] = doc
-        elif isinstance(have, int):
-            self.terms[term] = array("I", (have, doc))
-        else:
-            have.append(doc)
+    def add_document(self, doc: int, terms: str) -> None:
+        """``terms`` space-separated (as ``terms_text`` stores them); ``doc`` above every earlier one."""
+        docs = self._docs
+        for term in terms.split(" ") if terms else ():
+            docs[term].append(doc)
 
-    def count(self, term: str) -> int:
-        have = self.terms[term]
-        return 1 if isinstance(have, int) else len(have)
+    def finish(self) -> None:
+        self.terms = sorted(self._docs)
+        self.counts = [len(self._docs[t]) for t in self.terms]
+
+    def docs(self, term: str) -> list[int]:
+        return self._docs[term]
 
     def deltas(self, term: str) -> list[int]:
-        have = self.terms[term]
-        if isinstance(have, int):
-            return [have]
-        out, prev = [], 0
-        for i in have:
-            out.append(i - prev)
-            prev = i
-        return out
+        docs = self._docs[term]
+        return [docs[0], *(b - a for a, b in pairwise(docs))]
+
+    def leaf_key(self, prefix: str, lo: int, hi: int) -> str:
+        """A digest of everything in the leaf of ``terms[lo:hi]``: its prefix, its terms and each
+        term's document numbers (equal keys, equal files)."""
+        lists = [self._docs[t] for t in self.terms[lo:hi]]
+        h = hashlib.sha256(f"pith-mirror search leaf {FORMAT}\0{prefix}\0".encode())
+        h.update("\0".join(self.terms[lo:hi]).encode("utf-8", "surrogatepass"))
+        h.update(_le(array("i", self.counts[lo:hi])))
+        h.update(_le(array("i", chain.from_iterable(lists))))
+        return h.hexdigest()
+
+    def leaf_js(self, prefix: str, lo: int, hi: int) -> bytes:
+        data = {t: self.deltas(t) for t in self.terms[lo:hi]}
+        return _js("PithSearch.terms", prefix, data)
 
 
-def _split_leaves(postings: Postings) -> dict[str, list[str]]:
-    """prefix -> the terms in that leaf shard. Leaves are split until small or at max depth.
+def _prefix_end(terms: Sequence[str], prefix: str, lo: int, hi: int) -> int:
+    """The end of the run of ``terms[lo:hi]`` (sorted, the run starting at ``lo``) that starts
+    with ``prefix``."""
+    last = ord(prefix[-1]) if prefix else -1
+    if 0 <= last < sys.maxunicode:
+        return bisect_left(terms, prefix[:-1] + chr(last + 1), lo, hi)
+    end = lo  # "" or a prefix ending in the last code point: walk
+    while end < hi and terms[end].startswith(prefix):
+        end += 1
+    return end
+
+
+def _split_leaves(postings: Postings) -> list[tuple[str, int, int]]:
+    """(prefix, lo, hi): the leaf shards, each the terms ``postings.terms[lo:hi]``, in prefix
+    order. Leaves are split one character deeper until small or at ``MAX_LEAF_DEPTH``.
 
     A term exactly as long as a split prefix stays in a leaf named by that prefix; the client
-    uses the longest leaf that is a prefix of a term to find it.
+    uses the longest leaf that is a prefix of a term to find it. Terms are sorted, so the terms
+    under a prefix are one run of them, and a leaf's size is a difference of running sums.
     """
+    terms = postings.terms
+    sums = [0, *accumulate(len(t) + 4 + 3 * c for t, c in zip(terms, postings.counts, strict=True))]
 
-    def size(ts: Sequence[str]) -> int:
-        return sum(len(t) + 4 + 3 * postings.count(t) for t in ts)
+    def children(prefix: str, lo: int, hi: int) -> Iterator[tuple[str, int, int]]:
+        depth = len(prefix) + 1
+        while lo < hi:
+            child = terms[lo][:depth]
+            end = _prefix_end(terms, child, lo + 1, hi) if len(child) == depth else lo + 1
+            yield child, lo, end
+            lo = end
 
-    groups: dict[str, list[str]] = defaultdict(list)
-    for t in sorted(postings.terms):
-        groups[t[:1]].append(t)
-    leaves: dict[str, list[str]] = {}
-    work = sorted(groups.items())
+    leaves: list[tuple[str, int, int]] = []
+    work = list(children("", 0, len(terms)))
     while work:
-        prefix, ts = work.pop()
+        prefix, lo, hi = work.pop()
         depth = len(prefix)
-        if size(ts) <= LEAF_BYTES or depth >= MAX_LEAF_DEPTH or all(len(t) <= depth for t in ts):
-            leaves[prefix] = ts
+        alone = hi - lo == 1 and len(terms[lo]) <= depth
+        if sums[hi] - sums[lo] <= LEAF_BYTES or depth >= MAX_LEAF_DEPTH or alone:
+            leaves.append((prefix, lo, hi))
             continue
-        children: dict[str, list[str]] = defaultdict(list)
-        for t in ts:
-            children[t[: depth + 1]].append(t)
-        # terms equal to the prefix land in the child named by the prefix itself
-        for child, cts in sorted(children.items()):
+        for child, clo, chi in children(prefix, lo, hi):
+            # a term equal to the prefix (sorted first) is a leaf named by the prefix itself
             if child == prefix:
-                leaves[prefix] = cts
+                leaves.append((prefix, clo, chi))
             else:
-                work.append((child, cts))
-    return leaves
+                work.append((child, clo, chi))
+    return sorted(leaves)
 
 
 def _doc_row(s: Row) -> list[object]:
@@ -189,42 +235,59 @@ def terms_text(s: Row) -> str:
 
 
 def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
-    """Newest first: each record's document and its terms (stored, or made now)."""
-    view = getattr(records, "pairs", None)
-    if callable(view):
-        stored: Iterator[tuple[str, str]] = view("search_doc", "terms", "submitted_at", reverse=True)
-        return stored
-    return ((doc_text(row), terms_text(row)) for row in newest_rows(records))
+    """Oldest first (submission time, then SUFFIX): each record's document and its terms
+    (stored, or made now)."""
+    db = getattr(records, "db", None)
+    if isinstance(db, sqlite3.Connection) and callable(getattr(records, "pairs", None)):
+        # The unary "+" makes SQLite scan the table and sort, instead of walking the
+        # (submitted_at, suffix) index with one primary-key lookup per row: at 100,000 records
+        # 0.4 s against 2 s.
+        cur = db.execute("SELECT search_doc, terms FROM summaries ORDER BY +submitted_at, +suffix")
+        return chain.from_iterable(iter(lambda: cur.fetchmany(512), []))
+    return ((doc_text(row), terms_text(row)) for row in rows(records, "submitted_at"))
 
 
-def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile]:
-    """All search files for ``records`` in one newest-first pass: document shards are written as
-    they fill; only the postings (about 4 bytes per term occurrence) stay in memory."""
+def _doc_shard(shard: int, docs: list[str]) -> CachedPage:
+    key = hashlib.sha256(f"pith-mirror search docs {FORMAT}\0{shard}\0".encode())
+    key.update("\n".join(docs).encode("utf-8", "surrogatepass"))  # documents are JSON: no raw newline
+    dest = f"search/d/{shard}.js"
+    return CachedPage(dest, key.hexdigest(), lambda: OutputFile(dest, docs_js(shard, docs)))
+
+
+def _leaf(postings: Postings, prefix: str, lo: int, hi: int) -> CachedPage:
+    dest = f"search/t/{leaf_name(prefix)}.js"
+    return CachedPage(
+        dest, postings.leaf_key(prefix, lo, hi), lambda: OutputFile(dest, postings.leaf_js(prefix, lo, hi))
+    )
+
+
+def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+    """All search files for ``records`` in one oldest-first pass: document shards are yielded as
+    they fill; only the postings (a list entry per term occurrence) stay in memory. Every shard
+    is a ``CachedPage`` (rendered only when its key is new); the manifest comes last."""
     postings = Postings()
     docs: list[str] = []
     shard = 0
     n = 0
     for n, (text, terms) in enumerate(_with_terms(records), start=1):
-        doc = n - 1
-        for term in terms.split(" ") if terms else ():
-            postings.add(term, doc)
+        postings.add_document(n - 1, terms)
         docs.append(text)
         if len(docs) == DOCS_PER_SHARD:
-            yield OutputFile(f"search/d/{shard}.js", docs_js(shard, docs))
+            yield _doc_shard(shard, docs)
             shard += 1
             docs = []
     if docs:
-        yield OutputFile(f"search/d/{shard}.js", docs_js(shard, docs))
+        yield _doc_shard(shard, docs)
+    postings.finish()
     leaves = _split_leaves(postings)
+    for prefix, lo, hi in leaves:
+        yield _leaf(postings, prefix, lo, hi)
     manifest = {
         "format": FORMAT,
         "docs": n,
         "docs_per_shard": DOCS_PER_SHARD,
-        "leaves": sorted(leaves),
+        "leaves": [prefix for prefix, _lo, _hi in leaves],
         "stop_words": STOP_WORDS,
     }
-    for prefix in sorted(leaves):
-        data = {t: postings.deltas(t) for t in leaves[prefix]}
-        yield OutputFile(f"search/t/{leaf_name(prefix)}.js", _js("PithSearch.terms", prefix, data))
     # last: a page that loads the manifest finds every shard it names already written
     yield OutputFile("search/manifest.js", _js("PithSearch.manifest", manifest))

@@ -75,6 +75,15 @@ def test_pages_search_and_resolve(
     hrefs = [links.nth(i).get_attribute("href") or "" for i in range(2)]
     assert f"../pith/{suffix}/{index}" in hrefs
     assert int(page.locator("#search-results").get_attribute("data-ms") or "9999") < 1000
+    # newest first, on the first page of results and after "more" (documents are numbered oldest first)
+    page.fill("#q-page", "cs.lg")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length === 20")
+    page.locator("#search-more").click()
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length === 40")
+    dates = page.evaluate(
+        "() => [...document.querySelectorAll('#search-results li .meta')].map(m => m.textContent.slice(-10))"
+    )
+    assert len(dates) == 40 and dates == sorted(dates, reverse=True) and dates[0] > dates[-1]
     # typing a new query: prefix of an author name, then an arXiv id with version
     page.fill("#q-page", "uniqueauth")
     page.wait_for_function("() => document.querySelectorAll('#search-results li').length === 2")

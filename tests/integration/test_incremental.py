@@ -479,6 +479,10 @@ def _listing_pages(site: Path) -> dict[str, bytes]:
     return {p.relative_to(site).as_posix(): p.read_bytes() for p in listings + shards}
 
 
+def _search_shards(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in (site / "search").glob("[dt]/*.js")}
+
+
 def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path, Config]) -> None:
     inputs, tmp, cfg = setup
     cfg = Config(**{**cfg.__dict__, "page_size": 4})
@@ -487,13 +491,16 @@ def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path
     assert first.kept_pages == 0
     before = _listing_pages(cfg.output)
     assert len(before) > 20
+    shards = _search_shards(cfg.output)  # search document and term shards are cached pages too
+    assert len(shards) > 10
 
     # an unsigned field no listing shows: every listing page is kept
     for n, note in enumerate(("a new headline", "another headline")):
         inputs.change(files[6], note)
         again = run_build(cfg, progress=False)
-        assert again.kept_pages == len(before), n
+        assert again.kept_pages == len(before) + len(shards), n
         assert _listing_pages(cfg.output) == before
+        assert _search_shards(cfg.output) == shards
         assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
 
     # a new record: the pages of its category and month that shift are rendered, the rest kept
@@ -501,7 +508,8 @@ def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path
     added = run_build(cfg, progress=False)
     after = _listing_pages(cfg.output)
     changed = {rel for rel in after if before.get(rel) != after[rel]}
-    assert changed and added.kept_pages == len(after) - len(changed)
+    same_shards = [rel for rel, data in _search_shards(cfg.output).items() if shards.get(rel) == data]
+    assert changed and added.kept_pages == len(after) - len(changed) + len(same_shards)
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
     assert_plain_tree(cfg.output)
 

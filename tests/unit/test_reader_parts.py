@@ -58,6 +58,15 @@ def test_tokens_fold_accents_latex_and_compounds() -> None:
     assert "the" not in toks
 
 
+def search_files(records: list[RecordSummary]) -> dict[str, bytes]:
+    """Every search file's bytes (cached pages rendered)."""
+    files = {}
+    for f in search.build_search(records):
+        out = f.render() if isinstance(f, CachedPage) else f
+        files[out.dest_path] = out.data
+    return files
+
+
 def _load_js(data: bytes) -> tuple[str, list[object]]:
     m = re.fullmatch(rb"(PithSearch\.\w+|PithResolve\.\w+)\((.*)\);\n", data, re.DOTALL)
     assert m, data[:100]
@@ -67,7 +76,7 @@ def _load_js(data: bytes) -> tuple[str, list[object]]:
 def test_search_index_finds_each_record_by_every_kind_of_term() -> None:
     records = [summary(i, arxiv_id=f"2401.{i:05d}", title=f"word{i} common") for i in range(300)]
     records.append(summary(999, arxiv_id="cs/0004010", title="Old style"))
-    files = {f.dest_path: f.data for f in search.build_search(records)}
+    files = search_files(records)
     _, (manifest,) = _load_js(files["search/manifest.js"])
     assert isinstance(manifest, dict)
     assert manifest["docs"] == 301
@@ -108,10 +117,10 @@ def test_search_index_finds_each_record_by_every_kind_of_term() -> None:
 
 def test_leaves_split_until_small() -> None:
     records = [summary(i, title=" ".join(f"t{i}x{j}" for j in range(30))) for i in range(400)]
-    files = list(search.build_search(records))
-    term_files = [f for f in files if f.dest_path.startswith("search/t/")]
+    files = search_files(records)
+    term_files = [data for rel, data in files.items() if rel.startswith("search/t/")]
     assert len(term_files) > 3
-    assert max(len(f.data) for f in term_files) < 2 * search.LEAF_BYTES
+    assert max(len(data) for data in term_files) < 2 * search.LEAF_BYTES
 
 
 def test_leaf_names_are_safe() -> None:
