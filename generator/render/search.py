@@ -117,11 +117,13 @@ def _le(numbers: array[int]) -> bytes:
 
 class Postings:
     """term -> ascending document numbers. Add documents in ascending order (``add_document``),
-    then ``terms`` lists every term in code-point order and ``counts`` their document counts."""
+    then ``finish``: ``terms`` lists every term in code-point order, ``lists`` and ``counts``
+    their document numbers and how many there are."""
 
     def __init__(self) -> None:
         self._docs: defaultdict[str, list[int]] = defaultdict(list)
         self.terms: list[str] = []
+        self.lists: list[list[int]] = []
         self.counts: list[int] = []
 
     def add_document(self, doc: int, terms: str) -> None:
@@ -132,27 +134,26 @@ class Postings:
 
     def finish(self) -> None:
         self.terms = sorted(self._docs)
-        self.counts = [len(self._docs[t]) for t in self.terms]
+        self.lists = list(map(self._docs.__getitem__, self.terms))
+        self.counts = list(map(len, self.lists))
+        self._docs.clear()
 
-    def docs(self, term: str) -> list[int]:
-        return self._docs[term]
-
-    def deltas(self, term: str) -> list[int]:
-        docs = self._docs[term]
+    def deltas(self, i: int) -> list[int]:
+        """The postings of ``terms[i]``, delta-coded."""
+        docs = self.lists[i]
         return [docs[0], *(b - a for a, b in pairwise(docs))]
 
     def leaf_key(self, prefix: str, lo: int, hi: int) -> str:
         """A digest of everything in the leaf of ``terms[lo:hi]``: its prefix, its terms and each
         term's document numbers (equal keys, equal files)."""
-        lists = [self._docs[t] for t in self.terms[lo:hi]]
-        h = hashlib.sha256(f"pith-mirror search leaf {FORMAT}\0{prefix}\0".encode())
-        h.update("\0".join(self.terms[lo:hi]).encode("utf-8", "surrogatepass"))
+        names = json.dumps([prefix, self.terms[lo:hi]], ensure_ascii=False)
+        h = hashlib.sha256(f"pith-mirror search leaf {FORMAT}\n{names}\n".encode("utf-8", "surrogatepass"))
         h.update(_le(array("i", self.counts[lo:hi])))
-        h.update(_le(array("i", chain.from_iterable(lists))))
+        h.update(_le(array("i", chain.from_iterable(self.lists[lo:hi]))))
         return h.hexdigest()
 
     def leaf_js(self, prefix: str, lo: int, hi: int) -> bytes:
-        data = {t: self.deltas(t) for t in self.terms[lo:hi]}
+        data = {self.terms[i]: self.deltas(i) for i in range(lo, hi)}
         return _js("PithSearch.terms", prefix, data)
 
 
@@ -248,8 +249,8 @@ def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
 
 
 def _doc_shard(shard: int, docs: list[str]) -> CachedPage:
-    key = hashlib.sha256(f"pith-mirror search docs {FORMAT}\0{shard}\0".encode())
-    key.update("\n".join(docs).encode("utf-8", "surrogatepass"))  # documents are JSON: no raw newline
+    key = hashlib.sha256(f"pith-mirror search docs {FORMAT}\n{shard}\n".encode())
+    key.update(",".join(docs).encode("utf-8", "surrogatepass"))  # as docs_js joins them
     dest = f"search/d/{shard}.js"
     return CachedPage(dest, key.hexdigest(), lambda: OutputFile(dest, docs_js(shard, docs)))
 
