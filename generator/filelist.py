@@ -92,28 +92,33 @@ def _fast(
     return hashed, listed[:-2]
 
 
-def _ranges(db: sqlite3.Connection, rows: int) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """SQL conditions on ``rel`` (with their arguments) that cut the table into ascending,
-    disjoint ranges of about ``rows`` files each, covering it all."""
+def _ranges(db: sqlite3.Connection, rows: int) -> Iterator[tuple[str, str, str | None]]:
+    """Ascending, disjoint ranges of ``rel`` of about ``rows`` files each, covering the table:
+    (SQL condition, the lowest ``rel`` or the one before the range, the highest or None)."""
     low, after = "rel >= ?", ""  # every text is >= ''
     while True:
         row = db.execute(
             f"SELECT rel FROM files WHERE {low} ORDER BY rel LIMIT 1 OFFSET ?", (after, rows - 1)
         ).fetchone()
         if row is None:
-            yield low, (after,)
+            yield low, after, None
             return
         upto = str(row[0])
-        yield f"{low} AND rel <= ?", (after, upto)
+        yield f"{low} AND rel <= ?", after, upto
         low, after = "rel > ?", upto
 
 
 def list_chunks(db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROWS) -> Iterator[ListChunk]:
-    """Every file of the ``files(rel, sha256, size)`` table but ``unlisted``, in path order."""
-    marks = ",".join("?" * len(unlisted))
-    for cond, bounds in _ranges(db, rows):
-        where = f"{cond} AND rel NOT IN ({marks})"
-        args = (*bounds, *unlisted)
+    """Every file of the ``files(rel, sha256, size)`` table but ``unlisted``, in path order.
+
+    Only a range that holds an unlisted file is filtered in SQL (a per-row test that would
+    otherwise cost a fifth of the query)."""
+    present = [u for u in unlisted if db.execute("SELECT 1 FROM files WHERE rel = ?", (u,)).fetchone()]
+    for cond, after, upto in _ranges(db, rows):
+        bounds = (after,) if upto is None else (after, upto)
+        skip = [u for u in present if after <= u and (upto is None or u <= upto)]
+        where = cond + (f" AND rel NOT IN ({','.join('?' * len(skip))})" if skip else "")
+        args = (*bounds, *skip)
         rels, shas, sizes, count, total, ints = db.execute(
             "SELECT CAST(group_concat(rel, char(10)) AS BLOB), CAST(group_concat(sha256, ' ') AS BLOB),"
             " CAST(group_concat(size, ' ') AS BLOB), count(*), sum(size), sum(typeof(size) = 'integer')"
