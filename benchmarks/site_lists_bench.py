@@ -12,7 +12,8 @@ For each step it checks that old and new give the same bytes (SHA-256 of each fi
 making the files' bytes (the chunks are dropped as they come) and making and writing them as a
 build does (``write.put_chunks``, which also hashes every chunk, into a directory under
 ``--work``), and how long hashing the bytes once takes. Prints a Markdown table of seconds,
-best (median) of ``--repeat`` runs.
+best (median) of ``--repeat`` runs, and the best CPU time of making (steadier than wall time on a
+busy machine).
 
 - ``manifest``: ``manifest.table_manifest_chunks`` against ``manifest.manifest_chunks`` over
   ``FileHashes.items_sized`` (the step before the chunked read).
@@ -105,13 +106,14 @@ def _streamed(files: Iterable[StreamedFile]) -> dict[str, Iterable[bytes]]:
     return {f.dest_path: f.chunks() for f in files}
 
 
-def consume(make: Files) -> float:
-    """Seconds to make every chunk of the files (the chunks are dropped as they come)."""
-    t = time.monotonic()
+def consume(make: Files) -> tuple[float, float]:
+    """Seconds (wall, CPU of this process) to make every chunk of the files (the chunks are
+    dropped as they come)."""
+    t, cpu = time.monotonic(), time.process_time()
     for chunks in make().values():
         for _chunk in chunks:
             pass
-    return time.monotonic() - t
+    return time.monotonic() - t, time.process_time() - cpu
 
 
 def write(make: Files, root: Path) -> float:
@@ -176,25 +178,30 @@ def main(argv: list[str] | None = None) -> int:
             new_digests, hashing = digest(new)
             if old_digests != new_digests:
                 raise SystemExit(f"{name}: old and new bytes differ: {old_digests} {new_digests}")
-            times: dict[str, list[float]] = {"old": [], "new": [], "old+w": [], "new+w": []}
+            times: dict[str, list[float]] = {
+                k: [] for k in ("old", "new", "old+w", "new+w", "old c", "new c")
+            }
             for _ in range(args.repeat):
                 for label, make in (("old", old), ("new", new)):
-                    times[label].append(consume(make))
+                    wall, cpu = consume(make)
+                    times[label].append(wall)
+                    times[label + " c"].append(cpu)
                     with tempfile.TemporaryDirectory(dir=args.work) as out:
                         times[label + "+w"].append(write(make, Path(out)))
             size = sum(n for n, _ in new_digests.values())
             rows.append(
                 f"| {name} | {size / 1e6:.1f} | {_cell(times['old'])} | {_cell(times['new'])} | "
-                f"{min(times['old']) / min(times['new']):.1f}x | {_cell(times['old+w'])} | "
+                f"{min(times['old']) / min(times['new']):.1f}x | {min(times['old c']):.3f} | "
+                f"{min(times['new c']):.3f} | {_cell(times['old+w'])} | "
                 f"{_cell(times['new+w'])} | {min(times['old+w']) / min(times['new+w']):.1f}x | "
                 f"{hashing:.3f} |"
             )
     print(f"\nN = {len(records)} records, {len(hashes)} files; best (median) of {args.repeat} runs\n")
     print(
-        "| step | MB | old: make | new: make | old/new | old: make+write | new: make+write | old/new "
-        "| of which sha256 |"
+        "| step | MB | old: make | new: make | old/new | old: make, CPU | new: make, CPU "
+        "| old: make+write | new: make+write | old/new | of which sha256 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 
