@@ -74,7 +74,7 @@ from generator.write import (
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "6"
+STATE_VERSION = "7"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"

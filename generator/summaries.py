@@ -42,9 +42,8 @@ CREATE TEMP TABLE IF NOT EXISTS carried (
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
   raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, {columns}) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, list_sha256);
+CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, primary_cat, list_sha256);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number);
-CREATE INDEX IF NOT EXISTS summaries_cat ON summaries (primary_cat, submitted_at, suffix, list_sha256);
 CREATE INDEX IF NOT EXISTS summaries_alias ON summaries (arxiv_id, version, pith_number);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE TABLE IF NOT EXISTS files (
@@ -215,44 +214,21 @@ class SummaryStore(Sequence[RecordSummary]):
             f"ORDER BY submitted_at DESC, suffix DESC LIMIT {int(limit)}"
         )
 
-    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]:
-        """(listing name, submission time, SUFFIX, SHA-256 of the list item) of every record,
-        newest first within each listing: ``kind`` ``category`` groups by primary category (in
-        descending order), ``month`` by month of submission (newest first). Read from an
-        index alone (``summaries_cat``, ``summaries_time``)."""
-        if kind == "category":
-            sql = (
-                "SELECT primary_cat, submitted_at, suffix, list_sha256 FROM summaries "
-                "ORDER BY primary_cat DESC, submitted_at DESC, suffix DESC"
-            )
-        elif kind == "month":
-            sql = (
-                "SELECT substr(submitted_at, 1, 7), submitted_at, suffix, list_sha256 FROM summaries "
-                "ORDER BY submitted_at DESC, suffix DESC"
-            )
-        else:
-            raise ValueError(f"no listing kind {kind!r}")
-        return self._query(sql)
-
-    def listing_items(
-        self, kind: str, name: str, start: tuple[str, str], count: int
-    ) -> list[tuple[str, str]]:
-        """(SUFFIX, list item) of up to ``count`` records of a listing (see ``listing_keys``),
-        newest first, from the record with (submission time, SUFFIX) ``start`` on."""
-        if kind == "category":
-            where = "primary_cat = ? AND "
-            args: tuple[object, ...] = (name, *start, count)
-        elif kind == "month":
-            where = "substr(submitted_at, 1, 7) = ? AND "
-            args = (name, *start, count)
-        else:
-            raise ValueError(f"no listing kind {kind!r}")
-        cur = self.db.execute(
-            f"SELECT suffix, list_html FROM summaries WHERE {where}(submitted_at, suffix) <= (?, ?) "
-            "ORDER BY submitted_at DESC, suffix DESC LIMIT ?",
-            args,
+    def listing_keys(self) -> Iterator[tuple[str, str, str, str]]:
+        """Newest first: (primary category, submission time, SUFFIX, SHA-256 of the list item) of
+        every record, read from the ``summaries_time`` index alone."""
+        return self._query(
+            "SELECT primary_cat, submitted_at, suffix, list_sha256 FROM summaries "
+            "ORDER BY submitted_at DESC, suffix DESC"
         )
-        return [(str(suffix), str(html)) for suffix, html in cur]
+
+    def list_items_of(self, suffixes: Sequence[str]) -> dict[str, str]:
+        """SUFFIX -> list item of those of ``suffixes`` (at most 500) that are stored."""
+        marks = ",".join("?" * len(suffixes))
+        cur = self.db.execute(
+            f"SELECT suffix, list_html FROM summaries WHERE suffix IN ({marks})", list(suffixes)
+        )
+        return {str(suffix): str(html) for suffix, html in cur}
 
     def _query(self, sql: str) -> Iterator[Any]:
         cur = self.db.execute(sql)

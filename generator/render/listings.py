@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, cast
 
 from generator import paths
 from generator.columns import text_sha256
@@ -21,8 +21,6 @@ from generator.identifiers import CATEGORY_RE
 from generator.render.cached import CachedPage, page_key
 from generator.render.records import newest_rows, rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
-
-T = TypeVar("T")
 
 RECENT = 20
 PAGER_WINDOW = 2
@@ -109,38 +107,28 @@ def all_listings(records: Sequence[RecordSummary]) -> list[tuple[Listing, int]]:
 class ListingItems(Protocol):
     """What listing pages need of the records (``SummaryStore`` has these views)."""
 
-    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]: ...
+    def listing_keys(self) -> Iterator[tuple[str, str, str, str]]: ...
 
-    def listing_items(
-        self, kind: str, name: str, start: tuple[str, str], count: int
-    ) -> list[tuple[str, str]]: ...
+    def list_items_of(self, suffixes: Sequence[str]) -> dict[str, str]: ...
 
 
 class _PlainItems:
     """``ListingItems`` of a plain list of summaries: the items made now and held in memory."""
 
     def __init__(self, renderer: Renderer, records: Sequence[RecordSummary]) -> None:
-        self.by_listing: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
-        for row in newest_rows(records):
-            html = renderer.record_row(row)
-            self.by_listing["category", row.primary_cat].append((row.submitted_at, row.suffix, html))
-            self.by_listing["month", row.submitted_at[:7]].append((row.submitted_at, row.suffix, html))
+        self.newest = [(row, renderer.record_row(row)) for row in newest_rows(records)]
+        self.items = {row.suffix: html for row, html in self.newest}
 
-    def listing_keys(self, kind: str) -> Iterator[tuple[str, str, str, str]]:
-        for name in sorted((name for k, name in self.by_listing if k == kind), reverse=True):
-            for time, suffix, html in self.by_listing[kind, name]:
-                yield name, time, suffix, text_sha256(html)
+    def listing_keys(self) -> Iterator[tuple[str, str, str, str]]:
+        for row, html in self.newest:
+            yield row.primary_cat, row.submitted_at, row.suffix, text_sha256(html)
 
-    def listing_items(
-        self, kind: str, name: str, start: tuple[str, str], count: int
-    ) -> list[tuple[str, str]]:
-        items = self.by_listing[kind, name]
-        first = next(i for i, (time, suffix, _html) in enumerate(items) if (time, suffix) == start)
-        return [(suffix, html) for _time, suffix, html in items[first : first + count]]
+    def list_items_of(self, suffixes: Sequence[str]) -> dict[str, str]:
+        return {s: self.items[s] for s in suffixes if s in self.items}
 
 
 def _items_of(renderer: Renderer, records: Sequence[RecordSummary]) -> ListingItems:
-    if callable(getattr(records, "listing_keys", None)) and callable(getattr(records, "listing_items", None)):
+    if callable(getattr(records, "listing_keys", None)) and callable(getattr(records, "list_items_of", None)):
         return cast(ListingItems, records)
     return _PlainItems(renderer, records)
 
@@ -157,58 +145,72 @@ def _newest_items(
     return [(row.primary_cat, row.submitted_at, renderer.record_row(row)) for row in newest]
 
 
-def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(rows)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
+class _ItemReader:
+    """Reads the list items of pages being rendered. Every record is on two pages (its category
+    and its month), which a newest-first pass yields close together when both are rendered (a
+    clean build): an item read for one page is kept until the other has used it, up to ``cap``
+    items (the oldest go first; a later page then reads it again)."""
+
+    def __init__(self, items: ListingItems, cap: int) -> None:
+        self.items = items
+        self.cap = cap
+        self.kept: dict[str, str] = {}
+
+    def rows(self, suffixes: Sequence[str]) -> list[str]:
+        missing = [s for s in suffixes if s not in self.kept]
+        found: dict[str, str] = {}
+        for start in range(0, len(missing), 400):
+            found.update(self.items.list_items_of(missing[start : start + 400]))
+        rows = [self.kept.pop(s) if s in self.kept else found.get(s, "") for s in suffixes]
+        self.kept.update(found)
+        while len(self.kept) > self.cap:
+            del self.kept[next(iter(self.kept))]
+        return rows
 
 
 def cached_listing_pages(
     renderer: Renderer, items: ListingItems, listings: list[tuple[Listing, int]]
 ) -> Iterator[CachedPage]:
-    """Every page of every listing, as ``CachedPage``s. A page's key is made from the digests of
-    its records' list items (``columns.list_sha256``), which come in listing order from an
-    index; the items themselves are read only for a page that is rendered."""
+    """Every page of every listing, as ``CachedPage``s, from one newest-first pass that fills a
+    buffer per listing and yields a page as soon as its buffer is full (memory: one page per
+    listing). A page's key is made from the digests of its records' list items
+    (``columns.list_sha256``), read from an index; the items themselves are read only for a
+    page that is rendered."""
     size = renderer.config.page_size
-    for kind in ("category", "month"):
-        of_kind = {lst.name: (lst, count) for lst, count in listings if lst.kind == kind}
-        seen: set[str] = set()
-        for name, group in itertools.groupby(items.listing_keys(kind), key=lambda r: r[0]):
-            listing, total = of_kind[name]
-            seen.add(name)
-            for n, page in enumerate(_chunks(group, size), 1):
-                yield cached_listing_page(renderer, items, listing, n, total, page)
-        for name, (listing, _total) in sorted(of_kind.items()):
-            if name not in seen:  # a listing without records still has its first page
-                yield cached_listing_page(renderer, items, listing, 1, 0, [])
+    by_cat = {lst.name: (lst, n) for lst, n in listings if lst.kind == "category"}
+    by_month = {lst.name: (lst, n) for lst, n in listings if lst.kind == "month"}
+    buffers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    page_no: dict[str, int] = defaultdict(lambda: 1)
+    reader = _ItemReader(items, cap=max(20_000, 2 * size * len(listings)))
+    for cat, submitted_at, suffix, digest in items.listing_keys():
+        for listing, total in (by_cat[cat], by_month[submitted_at[:7]]):
+            buf = buffers[listing.base]
+            buf.append((suffix, digest))
+            if len(buf) == size:
+                yield cached_listing_page(renderer, reader, listing, page_no[listing.base], total, buf)
+                page_no[listing.base] += 1
+                buffers[listing.base] = []
+    for listing, total in sorted(listings, key=lambda lt: lt[0].base):
+        if buffers[listing.base] or total == 0:
+            yield cached_listing_page(
+                renderer, reader, listing, page_no[listing.base], total, buffers[listing.base]
+            )
 
 
 def cached_listing_page(
-    renderer: Renderer,
-    items: ListingItems,
-    listing: Listing,
-    n: int,
-    total: int,
-    page: list[tuple[str, str, str, str]],
+    renderer: Renderer, reader: _ItemReader, listing: Listing, n: int, total: int, page: list[tuple[str, str]]
 ) -> CachedPage:
-    """Page ``n`` of a listing of ``total`` records; ``page`` holds its records' (listing
-    name, submission time, SUFFIX, digest of the list item). The page shows its records' items,
-    its number and the listing's size: nothing else that can change between builds with one
-    render fingerprint."""
-    digests = [digest for _name, _time, _suffix, digest in page]
+    """Page ``n`` of a listing of ``total`` records; ``page`` holds its records' (SUFFIX, digest
+    of the list item), newest first. The page shows its records' items, its number and the
+    listing's size: nothing else that can change between builds with one render fingerprint."""
+    digests = [digest for _suffix, digest in page]
     key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, digests)
 
     def make() -> OutputFile:
-        got = (
-            items.listing_items(listing.kind, listing.name, (page[0][1], page[0][2]), len(page))
-            if page
-            else []
-        )
-        if [suffix for suffix, _html in got] != [suffix for _n, _t, suffix, _d in page] or [
-            text_sha256(html) for _suffix, html in got
-        ] != digests:
+        rows = reader.rows([suffix for suffix, _digest in page])
+        if [text_sha256(html) for html in rows] != digests:
             raise OutputError(f"{listing.page_path(n)}: the listing's records changed while it was written")
-        return render_listing_page(renderer, listing, [html for _suffix, html in got], n, total)
+        return render_listing_page(renderer, listing, rows, n, total)
 
     return CachedPage(listing.page_path(n), key, make)
 
