@@ -39,7 +39,8 @@ import unicodedata
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from itertools import accumulate, chain, pairwise
 
 from generator.columns import Row
@@ -107,23 +108,25 @@ def _js(call: str, *args: object) -> bytes:
     return f"{call}({','.join(_js_text(a) for a in args)});\n".encode()
 
 
-def _le(numbers: array[int]) -> bytes:
-    """``numbers`` as little-endian bytes (keys do not depend on the machine)."""
+def _le(numbers: Iterable[array[int]]) -> bytes:
+    """Arrays of ``int32`` as one run of little-endian bytes (keys do not depend on the machine)."""
+    data = b"".join(map(array.tobytes, numbers))
     if sys.byteorder != "little":
-        numbers = array(numbers.typecode, numbers)
-        numbers.byteswap()
-    return numbers.tobytes()
+        swapped = array("i", data)
+        swapped.byteswap()
+        data = swapped.tobytes()
+    return data
 
 
 class Postings:
-    """term -> ascending document numbers. Add documents in ascending order (``add_document``),
-    then ``finish``: ``terms`` lists every term in code-point order, ``lists`` and ``counts``
-    their document numbers and how many there are."""
+    """term -> ascending document numbers (4 bytes each). Add documents in ascending order
+    (``add_document``), then ``finish``: ``terms`` lists every term in code-point order,
+    ``lists`` and ``counts`` their document numbers and how many there are."""
 
     def __init__(self) -> None:
-        self._docs: defaultdict[str, list[int]] = defaultdict(list)
+        self._docs: defaultdict[str, array[int]] = defaultdict(partial(array, "i"))
         self.terms: list[str] = []
-        self.lists: list[list[int]] = []
+        self.lists: list[array[int]] = []
         self.counts: list[int] = []
 
     def add_document(self, doc: int, terms: str) -> None:
@@ -148,8 +151,8 @@ class Postings:
         term's document numbers (equal keys, equal files)."""
         names = json.dumps([prefix, self.terms[lo:hi]], ensure_ascii=False)
         h = hashlib.sha256(f"pith-mirror search leaf {FORMAT}\n{names}\n".encode("utf-8", "surrogatepass"))
-        h.update(_le(array("i", self.counts[lo:hi])))
-        h.update(_le(array("i", chain.from_iterable(self.lists[lo:hi]))))
+        h.update(_le([array("i", self.counts[lo:hi])]))
+        h.update(_le(self.lists[lo:hi]))
         return h.hexdigest()
 
     def leaf_js(self, prefix: str, lo: int, hi: int) -> bytes:
