@@ -149,20 +149,31 @@ class _ItemReader:
     """Reads the list items of pages being rendered. Every record is on two pages (its category
     and its month), which a newest-first pass yields close together when both are rendered (a
     clean build): an item read for one page is kept until the other has used it, up to ``cap``
-    items (the oldest go first; a later page then reads it again)."""
+    items (the oldest go first; a later page then reads it again). An item is checked against its
+    digest when it is read."""
 
     def __init__(self, items: ListingItems, cap: int) -> None:
         self.items = items
         self.cap = cap
-        self.kept: dict[str, str] = {}
+        self.kept: dict[tuple[str, str], str] = {}
 
-    def rows(self, suffixes: Sequence[str]) -> list[str]:
-        missing = [s for s in suffixes if s not in self.kept]
+    def rows(self, page: Sequence[tuple[str, str]]) -> list[str] | None:
+        """The items of ``page`` ((SUFFIX, digest of the item) each), or None when one is
+        missing or is not the item of that digest."""
+        missing = [s for s, digest in page if (s, digest) not in self.kept]
         found: dict[str, str] = {}
         for start in range(0, len(missing), 400):
             found.update(self.items.list_items_of(missing[start : start + 400]))
-        rows = [self.kept.pop(s) if s in self.kept else found.get(s, "") for s in suffixes]
-        self.kept.update(found)
+        fresh = {(s, digest): found[s] for s, digest in page if s in found}
+        if any(text_sha256(html) != digest for (_s, digest), html in fresh.items()):
+            return None
+        rows: list[str] = []
+        for entry in page:
+            row = self.kept.pop(entry) if entry in self.kept else fresh.get(entry)
+            if row is None:
+                return None
+            rows.append(row)
+        self.kept.update(fresh)
         while len(self.kept) > self.cap:
             del self.kept[next(iter(self.kept))]
         return rows
@@ -207,8 +218,8 @@ def cached_listing_page(
     key = page_key("listing", listing.base, listing.heading, n, total, renderer.config.page_size, digests)
 
     def make() -> OutputFile:
-        rows = reader.rows([suffix for suffix, _digest in page])
-        if [text_sha256(html) for html in rows] != digests:
+        rows = reader.rows(page)
+        if rows is None:
             raise OutputError(f"{listing.page_path(n)}: the listing's records changed while it was written")
         return render_listing_page(renderer, listing, rows, n, total)
 

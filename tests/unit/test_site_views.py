@@ -183,13 +183,20 @@ def test_item_reader_keeps_an_item_until_its_second_page() -> None:
 
         def list_items_of(self, suffixes: Sequence[str]) -> dict[str, str]:
             self.read.extend(suffixes)
-            return {s: f"<li>{s}</li>" for s in suffixes}
+            return {s: f"<li>{s}</li>" for s in suffixes if s != "gone"}
+
+    def page(*suffixes: str) -> list[tuple[str, str]]:
+        return [(s, text_sha256(f"<li>{s}</li>")) for s in suffixes]
 
     items = Counting()
     reader = listings._ItemReader(items, cap=3)
-    assert reader.rows(["a", "b"]) == ["<li>a</li>", "<li>b</li>"]
-    assert reader.rows(["b", "c"]) == ["<li>b</li>", "<li>c</li>"]  # b is kept from the first read
-    assert items.read == ["a", "b", "c"] and set(reader.kept) == {"a", "c"}
-    reader.rows(["d", "e"])  # over the cap: the oldest kept item goes
-    assert set(reader.kept) == {"c", "d", "e"}
-    assert reader.rows(["a"]) == ["<li>a</li>"] and items.read[-1] == "a"
+    assert reader.rows(page("a", "b")) == ["<li>a</li>", "<li>b</li>"]
+    assert reader.rows(page("b", "c")) == ["<li>b</li>", "<li>c</li>"]  # b is kept from the first read
+    assert items.read == ["a", "b", "c"] and {s for s, _d in reader.kept} == {"a", "c"}
+    reader.rows(page("d", "e"))  # over the cap: the oldest kept item goes
+    assert {s for s, _d in reader.kept} == {"c", "d", "e"}
+    assert reader.rows(page("a")) == ["<li>a</li>"] and items.read[-1] == "a"
+    # an item that is not there, or not the item of its digest, fails the page
+    assert reader.rows(page("f", "gone")) is None
+    assert reader.rows([("g", text_sha256("<li>other</li>"))]) is None
+    assert reader.rows([("c", text_sha256("<li>other</li>"))]) is None  # kept, another digest
