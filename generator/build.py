@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +38,6 @@ from generator.incremental import (
     BuildState,
     IncrementalSite,
     StaleStateError,
-    carry_records,
     drop_spare,
     input_key,
     inputs_digest,
@@ -61,6 +61,7 @@ from generator.sources.store import load_store_records
 from generator.streamed import Reiterable, StreamedFile, page_chunks, report_text_chunks
 from generator.summaries import (
     FileHashes,
+    Settled,
     SummaryStore,
     add_pending,
     connect,
@@ -353,10 +354,11 @@ def _run_build(
         else:
             db = connect(None)
         store = SummaryStore(db)
-        hashes = FileHashes(db)
+        based = isinstance(staged, IncrementalSite) and staged.based
+        hashes = FileHashes(db, based=based)
         runner = _Runner(1, (config, keyring, staging))
         bar = Progress("verify+render", enabled=progress)
-        carry = isinstance(staged, IncrementalSite) and staged.reusable and old is not None
+        carry = based and old is not None
         key_digest = hashlib.sha256()
         counts = {"inputs": 0, "carried": 0, "rebuilt": 0}
         keys: dict[int, str] = {}
@@ -415,7 +417,7 @@ def _run_build(
                         key = keys.pop(seq, "")
                         add_pending(db, seq, summary, key, cols)
                         for rel, sha, size in written:
-                            noted = hashes.add(rel, sha, size)
+                            noted = hashes.add(rel, sha, size, key, summary.pith_number)
                             if noted is not None and noted != sha:
                                 if rel.endswith("/integrity.json"):
                                     shared_copies.append((rel, summary.pith_number))
@@ -424,16 +426,16 @@ def _run_build(
                             if key:
                                 hashes.own(key, rel)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
-            carry_time = 0.0
-            if counts["carried"]:
-                assert old is not None and isinstance(staged, IncrementalSite)
-                tc = time.monotonic()
-                shared_copies.extend(
-                    (rel, pith)
-                    for rel, pith in carry_records(db, old, staged, hashes)
-                    if rel.endswith("/integrity.json")
-                )
-                carry_time = time.monotonic() - tc
+            if staging is not None:
+                for rel in sorted(contested):
+                    data = (staging / rel).read_bytes()
+                    hashes.record(rel, hashlib.sha256(data).hexdigest(), len(data))
+            bar.close()
+            report.stage_times["verify+render"] = time.monotonic() - t0
+            ts = time.monotonic()
+            settled = settle(db, config.strict, based)
+            if based:
+                shared_copies.extend(_carried_copies_replaced(db))
             for rel, pith in shared_copies:
                 report.failures.append(
                     RecordError(
@@ -443,17 +445,6 @@ def _run_build(
                         "document; refusing to pick one",
                     )
                 )
-            if staging is not None:
-                for rel in sorted(contested):
-                    data = (staging / rel).read_bytes()
-                    hashes.record(rel, hashlib.sha256(data).hexdigest(), len(data))
-            bar.close()
-            report.stage_times["verify+render"] = time.monotonic() - t0 - carry_time
-            if counts["carried"]:
-                report.stage_times["carry"] = carry_time
-            ts = time.monotonic()
-            previous = old.path if counts["carried"] and old is not None else None
-            settled = settle(db, config.strict, previous)
             store.invalidate()
             report.stage_times["settle"] = time.monotonic() - ts
             failures = report.failures + settled.failures
@@ -474,9 +465,12 @@ def _run_build(
             if failures and not config.skip_invalid:
                 raise BuildFailedError(failures)
             t1 = time.monotonic()
-            for rel in _not_shared(store, settled.refused_files):
-                _remove_output(staging, rel)
-                hashes.forget(rel)
+            if based:
+                _refuse_based(db, settled)
+            else:
+                for rel in _not_shared(store, settled.refused_files):
+                    _remove_output(staging, rel)
+                    hashes.forget(rel)
             ctx = SiteContext(
                 config,
                 keyring,
@@ -487,17 +481,7 @@ def _run_build(
                 staging,
                 hashes,
             )
-            spare = staged if isinstance(staged, IncrementalSite) and staged.spare_used else None
-            writer = SiteWriter(
-                staging,
-                hashes,
-                db,
-                spare=spare,
-                previous=(old, staged)
-                if carry and old is not None and isinstance(staged, IncrementalSite)
-                else None,
-                fail_after=fail_after,
-            )
+            writer = SiteWriter(staging, hashes, db, based=based, fail_after=fail_after)
             for step in SITE_STEPS:
                 ts = time.monotonic()
                 before = writer.files
@@ -527,11 +511,14 @@ def _run_build(
             log.info(
                 "re-verify output: %d record copies in %.2fs", checked, report.stage_times["re-verify output"]
             )
-            if spare is not None:
+            if isinstance(staged, IncrementalSite):
                 ts = time.monotonic()
-                removed = spare.remove_stale(hashes)
+                removed = staged.remove_stale(hashes)
                 report.stage_times["remove stale"] = time.monotonic() - ts
-                log.info("removed %d file(s) of the spare that this build does not have", removed)
+                if removed:
+                    log.info(
+                        "removed %d file(s) of the previous build that this build does not have", removed
+                    )
             tf = time.monotonic()
             for step in FINAL_STEPS:
                 for f in step(ctx):
@@ -547,6 +534,7 @@ def _run_build(
                 meta_set(db, "input_count", counts["inputs"])
                 db.execute("DELETE FROM pending")
                 db.execute("DELETE FROM carried")
+                db.execute("DELETE FROM page_keys WHERE rel NOT IN (SELECT rel FROM files)")
             staged.publish()
             if isinstance(staged, IncrementalSite):
                 report.published = SummaryStore(open_state(staged.output))
@@ -564,6 +552,31 @@ def _run_build(
             runner.close()
     report.stage_times["total"] = time.monotonic() - t0
     return report
+
+
+def _carried_copies_replaced(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(rel, pith number) for each integrity document that a record verified now wrote with
+    other bytes than a record carried from the previous build (another version of the paper)."""
+    return [
+        (str(rel), str(pith))
+        for rel, pith in db.execute(
+            "SELECT w.rel, w.pith FROM temp.overwritten w WHERE w.rel LIKE '%/integrity.json' AND EXISTS "
+            "(SELECT 1 FROM owners o JOIN carried c USING (input_key) WHERE o.rel = w.rel "
+            "AND o.input_key NOT IN (SELECT input_key FROM temp.gone)) ORDER BY w.rel"
+        )
+    ]
+
+
+def _refuse_based(db: sqlite3.Connection, settled: Settled) -> None:
+    """Refused records' files become candidates for removal (``IncrementalSite.remove_stale``
+    keeps those that another record owns or a site step writes)."""
+    keys = sorted(set(settled.refused_keys))
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        db.execute(f"DELETE FROM owners WHERE input_key IN ({','.join('?' * len(part))})", part)
+    rels = sorted(set(settled.refused_files))
+    db.executemany("DELETE FROM temp.noted WHERE rel = ?", [(r,) for r in rels])
+    db.executemany("INSERT OR IGNORE INTO temp.stale VALUES (?)", [(r,) for r in rels])
 
 
 def _not_shared(store: SummaryStore, refused: list[str]) -> list[str]:

@@ -51,8 +51,8 @@ import secrets
 import shutil
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import generator
@@ -61,14 +61,13 @@ from generator.config import Config
 from generator.keyring import Keyring
 from generator.paths import safe_rel
 from generator.sources import RawRecord
-from generator.summaries import FileHashes, connect, meta_get, meta_set, summary_from_json
+from generator.summaries import FileHashes, connect, meta_get, meta_set
 from generator.write import (
     OLD_TAG,
     STAGING_TAG,
     StagedSite,
     _fsync_dir,
     _renameat2_exchange,
-    is_plain,
     put_into,
 )
 
@@ -80,6 +79,21 @@ NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"
 SPARE_STATE_TAG = ".spare-state.sqlite"
 LEGACY_SKELETON_TAG = ".skeleton"  # the emptied previous tree of state version 3
+
+# Every change to the file list is noted in ``delta_files``: the next build brings the spare
+# (this build's starting tree) up to date from it. (Not INSERT OR IGNORE: an outer statement's
+# conflict policy overrides a trigger's.)
+DELTA_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS files_added AFTER INSERT ON files
+  BEGIN INSERT INTO delta_files SELECT NEW.rel WHERE NOT EXISTS
+    (SELECT 1 FROM delta_files WHERE rel = NEW.rel); END;
+CREATE TRIGGER IF NOT EXISTS files_changed AFTER UPDATE ON files
+  BEGIN INSERT INTO delta_files SELECT NEW.rel WHERE NOT EXISTS
+    (SELECT 1 FROM delta_files WHERE rel = NEW.rel); END;
+CREATE TRIGGER IF NOT EXISTS files_removed AFTER DELETE ON files
+  BEGIN INSERT INTO delta_files SELECT OLD.rel WHERE NOT EXISTS
+    (SELECT 1 FROM delta_files WHERE rel = OLD.rel); END;
+"""
 
 
 def input_key(raw: RawRecord) -> str:
@@ -269,25 +283,34 @@ class StaleStateError(Exception):
 
 @dataclass
 class CarryCounts:
-    kept: int = 0  # already in the staging tree (the spare) with the same bytes
+    kept: int = 0  # already in the staging tree (the spare) as the state lists it
     copied: int = 0  # copied from the live tree into a new file
-    conflicts: list[str] = field(default_factory=list)  # noted in this build with other bytes
+    removed: int = 0  # files of the spare that the previous build removed
 
 
 class IncrementalSite(StagedSite):
-    """A ``StagedSite`` that starts from the spare tree when it can, and on publish records the
-    new state and keeps the previous tree as the next spare."""
+    """A ``StagedSite`` whose build starts from the previous build: its state (a copy of the live
+    state, updated in place) and, when it can, its tree (the spare, brought up to date).
+
+    ``mode`` says how the build started (see the module docstring): ``"spare"``, ``"copy"`` or
+    ``"fresh"``. In the first two the build database already holds the previous build's records
+    and files, and the staging tree holds exactly the files it lists."""
 
     def __init__(self, output: Path, fingerprint: str) -> None:
         super().__init__(output)
         self.fingerprint = fingerprint
         self.old_state = BuildState(output, read=False)
-        self.spare_state = BuildState(output, read=False)
         self.reusable = False
         self.trusted = False  # the live tree is the one its state describes: it may become the spare
         self.new_state_path = output.parent / f".{output.name}{NEW_STATE_TAG}{secrets.token_hex(4)}"
         self.db: sqlite3.Connection | None = None
-        self.spare_used = False
+        self.mode = "fresh"
+        self.counts = CarryCounts()
+
+    @property
+    def based(self) -> bool:
+        """The build database started as the previous build's state."""
+        return self.mode != "fresh"
 
     def __enter__(self) -> IncrementalSite:
         super().__enter__()
@@ -298,124 +321,96 @@ class IncrementalSite(StagedSite):
         return self
 
     def begin(self) -> None:
-        """Start the new tree: adopt the spare when it is the one the live state describes."""
+        """Start the new state and tree (see the module docstring)."""
         spare = spare_path(self.output)
-        legacy = self.output.parent / f".{self.output.name}{LEGACY_SKELETON_TAG}"
-        if legacy.is_dir() and not legacy.is_symlink():
-            shutil.rmtree(legacy, ignore_errors=True)
-        if self.trusted and spare.is_dir() and not spare.is_symlink():
-            state = BuildState(self.output, path=spare_state_path(self.output), tree=spare)
-            if state.valid and self.old_state.meta("spare") == _root_id(spare):
-                os.rmdir(self.staging)
-                os.rename(spare, self.staging)
-                self.spare_state = state
-                self.spare_used = True
-            else:
-                state.close()
-        if not self.spare_used:
+        old = self.old_state
+        if not (self.reusable and old.db is not None):
             drop_spare(self.output)
-        self.db = connect(self.new_state_path)
+            self.db = connect(self.new_state_path)
+            self.mode = "fresh"
+            return
+        spare_ok = (
+            old.meta("delta_valid") == "1"
+            and spare.is_dir()
+            and not spare.is_symlink()
+            and old.meta("spare") == _root_id(spare)
+        )
+        if spare_ok:
+            os.rmdir(self.staging)
+            os.rename(spare, self.staging)
+            self.mode = "spare"
+        else:
+            drop_spare(self.output)
+            self.mode = "copy"
+        _copy_state(old.path, self.new_state_path)
+        db = connect(self.new_state_path)
+        self.db = db
+        changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
+        db.execute("DELETE FROM delta_files")
+        db.executescript(DELTA_TRIGGERS)
+        db.execute("BEGIN")
+        self._bring_up_to_date(changed if self.mode == "spare" else None)
+
+    def _bring_up_to_date(self, changed: set[str] | None) -> None:
+        """Make the staging tree hold exactly the files the state lists: with ``changed`` (the
+        files the previous build changed, added or removed), the spare's other files are kept
+        when each is still a plain file of the recorded size; without it every file is copied
+        from the live tree."""
+        assert self.db is not None
+        counts = self.counts
+        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            cur = self.db.execute("SELECT rel, size FROM files")
+            while rows := cur.fetchmany(4096):
+                for rel, size in rows:
+                    if changed is not None and rel not in changed:
+                        try:
+                            st = os.stat(rel, dir_fd=stage_fd, follow_symlinks=False)
+                        except (FileNotFoundError, NotADirectoryError):
+                            pass
+                        else:
+                            if st.st_size == size and st.st_nlink == 1 and stat.S_ISREG(st.st_mode):
+                                counts.kept += 1
+                                continue
+                    self._copy_from_live(safe_rel(rel), size, live_fd)
+                    counts.copied += 1
+            if changed:
+                listed = self._listed(sorted(changed))
+                gone = [rel for rel in sorted(changed) if rel not in listed]
+                counts.removed += _remove_files(self.staging, gone)
+        finally:
+            os.close(live_fd)
+            os.close(stage_fd)
+        log.info(
+            "staging tree (%s): %d file(s) kept, %d copied from the live site, %d removed",
+            "the spare" if self.mode == "spare" else "empty",
+            counts.kept,
+            counts.copied,
+            counts.removed,
+        )
+
+    def _listed(self, rels: Sequence[str]) -> set[str]:
+        assert self.db is not None
+        found: set[str] = set()
+        for i in range(0, len(rels), 500):
+            part = rels[i : i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                str(r) for (r,) in self.db.execute(f"SELECT rel FROM files WHERE rel IN ({marks})", part)
+            )
+        return found
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.spare_state.close()
             if self.db is not None:
                 self.db.close()
                 self.db = None
             if not self.published:
                 with contextlib.suppress(OSError):
                     self.new_state_path.unlink()
-                if self.spare_used:  # the spare was the staging tree, which goes now
-                    with contextlib.suppress(OSError):
-                        spare_state_path(self.output).unlink()
         finally:
             super().__exit__(*exc)  # type: ignore[arg-type]
-
-    # -- bringing the staging tree up to date --------------------------------------------
-    def current(self, rel: str, hashes: FileHashes) -> str | None:
-        """The SHA-256 of the file the staging tree holds at ``rel`` as far as the states tell:
-        the one this build noted, else the spare's (check the file with ``write.is_plain``)."""
-        return self.current_among([rel], hashes).get(rel)
-
-    def current_among(self, rels: Sequence[str], hashes: FileHashes) -> dict[str, str]:
-        """``current`` for those of ``rels`` (at most 500) that either state lists."""
-        found = hashes.among(rels)
-        rest = [rel for rel in rels if rel not in found]
-        if rest and self.spare_state.db is not None:
-            found.update((rel, sha) for rel, (sha, _size) in self.spare_state.files_among(rest).items())
-        return found
-
-    def carry_files(self, rows: Iterable[tuple[str, str, int]], hashes: FileHashes) -> CarryCounts:
-        """Bring files of the live tree, given as (rel, sha256, size) rows of the live state,
-        into the staging tree and note them in ``hashes``: kept when the spare holds the same
-        bytes (a plain file of the recorded size), else copied from the live tree into a new
-        file (never a link). A file this build already noted is left as it is (its rel is in
-        ``conflicts`` when the bytes differ). A live file that is not a plain file of the
-        recorded size raises ``StaleStateError``."""
-        counts = CarryCounts()
-        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            batch: list[tuple[str, str, int]] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= 500:
-                    self._carry_batch(batch, hashes, counts, live_fd, stage_fd)
-                    batch = []
-            if batch:
-                self._carry_batch(batch, hashes, counts, live_fd, stage_fd)
-        finally:
-            os.close(live_fd)
-            os.close(stage_fd)
-        return counts
-
-    def _carry_batch(
-        self,
-        batch: list[tuple[str, str, int]],
-        hashes: FileHashes,
-        counts: CarryCounts,
-        live_fd: int,
-        stage_fd: int,
-    ) -> None:
-        rels = [rel for rel, _sha, _size in batch]
-        noted = hashes.among(rels)
-        spare = self.spare_state.files_among(rels) if self.spare_state.db is not None else {}
-        carried: list[tuple[str, str, int]] = []
-        for rel, sha, size in batch:
-            if rel in noted:
-                if noted[rel] != sha:
-                    counts.conflicts.append(rel)
-                continue
-            self._place(rel, size, spare.get(rel) == (sha, size), counts, live_fd, stage_fd)
-            carried.append((rel, sha, size))
-        hashes.record_many(carried)
-
-    def carry_compared(self, rows: Iterable[tuple[str, int, bool]]) -> CarryCounts:
-        """The file step of ``carry_files`` for rows whose comparisons are done already:
-        (rel, size, whether the spare's state lists the same SHA-256 and size). The caller
-        notes the files."""
-        counts = CarryCounts()
-        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for rel, size, same in rows:
-                self._place(rel, size, same, counts, live_fd, stage_fd)
-        finally:
-            os.close(live_fd)
-            os.close(stage_fd)
-        return counts
-
-    def _place(
-        self, rel: str, size: int, same: bool, counts: CarryCounts, live_fd: int, stage_fd: int
-    ) -> None:
-        """Keep the spare's file when it is the same (a plain file of the recorded size), or
-        copy the live file into a new file."""
-        safe_rel(rel)
-        if same and self.spare_used and is_plain(rel, size, dir_fd=stage_fd):
-            counts.kept += 1
-        else:
-            self._copy_from_live(rel, size, live_fd)
-            counts.copied += 1
 
     def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
         try:
@@ -432,52 +427,43 @@ class IncrementalSite(StagedSite):
             os.close(src)
 
     def remove_stale(self, hashes: FileHashes) -> int:
-        """Remove the files of the spare that this build did not note, and the directories
-        they leave empty. Returns the number of files removed."""
-        if not self.spare_used or self.db is None:
-            return 0
+        """Remove the files of the previous build that this build does not have: those of records
+        that left (``stale`` candidates noted by ``settle_based``) and site-wide files no step
+        wrote this time, unless this build wrote them or a record it keeps owns them. Updates
+        the list of site-wide files. Returns the number of files removed."""
+        assert self.db is not None
         db = self.db
-        db.execute("COMMIT")
-        db.execute("ATTACH DATABASE ? AS spare", (str(self.spare_state.path),))
-        try:
-            db.execute("BEGIN")
-            db.execute("DROP TABLE IF EXISTS temp.stale")
+        removed: list[str] = []
+        if self.based:
             db.execute(
-                "CREATE TEMP TABLE stale AS SELECT rel FROM spare.files EXCEPT SELECT rel FROM main.files"
+                "INSERT OR IGNORE INTO temp.stale SELECT rel FROM site_files "
+                "WHERE rel NOT IN (SELECT rel FROM temp.site_noted)"
             )
-            db.execute("COMMIT")
-        finally:
-            db.execute("DETACH DATABASE spare")
-            db.execute("BEGIN")
-        removed = 0
-        parents: set[str] = set()
-        for (rel,) in db.execute("SELECT rel FROM temp.stale"):
-            path = self.staging / safe_rel(str(rel))
-            # (a directory there now holds files of this build, where the spare had a file)
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                if not path.is_dir() or path.is_symlink():
-                    path.unlink()
-                    removed += 1
-            parents.add(str(rel).rpartition("/")[0])
-        db.execute("DROP TABLE temp.stale")
-        for parent in sorted(parents, key=lambda r: (-r.count("/"), r)):
-            while parent:
-                try:
-                    os.rmdir(self.staging / parent)
-                except OSError:
-                    break
-                parent = parent.rpartition("/")[0]
-        return removed
+            removed = [
+                str(rel)
+                for (rel,) in db.execute(
+                    "SELECT rel FROM temp.stale WHERE rel NOT IN (SELECT rel FROM temp.noted) "
+                    "AND rel NOT IN (SELECT rel FROM owners) ORDER BY rel"
+                )
+            ]
+            for i in range(0, len(removed), 500):
+                part = removed[i : i + 500]
+                db.execute(f"DELETE FROM files WHERE rel IN ({','.join('?' * len(part))})", part)
+            db.execute("DELETE FROM temp.stale")
+            db.execute("DELETE FROM site_files WHERE rel NOT IN (SELECT rel FROM temp.site_noted)")
+        db.execute("INSERT OR IGNORE INTO site_files SELECT rel FROM temp.site_noted")
+        return _remove_files(self.staging, removed)
 
     # -- publishing ------------------------------------------------------------------------
     def publish(self) -> None:
         """Swap in the staging tree, record the new state, and keep the old tree as the spare."""
         assert self.db is not None
         db = self.db
-        keep = self.trusted and self.output.exists()
+        keep = self.trusted and self.based and self.output.exists()
         meta_set(db, "state_version", STATE_VERSION)
         meta_set(db, "root", _root_id(self.staging))
         meta_set(db, "spare", (self.old_state.meta("root") or "") if keep else "")
+        meta_set(db, "delta_valid", "1" if self.based else "0")
         db.execute("COMMIT")
         db.close()
         self.db = None
@@ -495,17 +481,56 @@ class IncrementalSite(StagedSite):
             os.rename(self.output, old)
             os.rename(self.staging, self.output)
         self.published = True
-        # the old tree and its state become the spare; a build killed in between finds a spare
-        # that the live state does not name (or no live state) and does not use it
+        # the old tree becomes the spare; a build killed in between finds a spare that the live
+        # state does not name (or no live state) and does not use it
+        os.replace(self.new_state_path, state_path(self.output))
         if keep:
-            os.replace(state_path(self.output), spare_state_path(self.output))
-            os.replace(self.new_state_path, state_path(self.output))
             os.rename(old, spare_path(self.output))
         else:
-            os.replace(self.new_state_path, state_path(self.output))
-            spare_state_path(self.output).unlink(missing_ok=True)
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(self.parent)
+
+
+def _copy_state(src: Path, dest: Path) -> None:
+    """A byte copy of a closed state database (the live state: no writer holds it)."""
+    with open(src, "rb") as fin, open(dest, "xb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        offset = 0
+        while offset < size:
+            try:
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), size - offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                fin.seek(offset)
+                fout.seek(offset)
+                shutil.copyfileobj(fin, fout)
+                return
+            if n == 0:
+                break
+            offset += n
+
+
+def _remove_files(root: Path, rels: Iterable[str]) -> int:
+    """Remove ``root/rel`` for each rel (a directory there now holds files of this build: left),
+    and the directories left empty. Returns the number of files removed."""
+    removed = 0
+    parents: set[str] = set()
+    for rel in rels:
+        path = root / safe_rel(rel)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            if not path.is_dir() or path.is_symlink():
+                path.unlink()
+                removed += 1
+        parents.add(rel.rpartition("/")[0])
+    for parent in sorted(parents, key=lambda r: (-r.count("/"), r)):
+        while parent:
+            try:
+                os.rmdir(root / parent)
+            except OSError:
+                break
+            parent = parent.rpartition("/")[0]
+    return removed
 
 
 def copy_file(src_fd: int, root: Path, rel: str, size: int, mtime_ns: int) -> bool:
@@ -533,91 +558,11 @@ def copy_file(src_fd: int, root: Path, rel: str, size: int, mtime_ns: int) -> bo
     return complete
 
 
-def carry_records(
-    db: sqlite3.Connection, old: BuildState, site: IncrementalSite, hashes: FileHashes
-) -> list[tuple[str, str]]:
-    """Carry every record listed in the ``carried`` table from the previous build: its summary
-    into ``pending`` (without its columns, which ``settle`` copies from the previous state) and
-    its files into the staging tree, as ``IncrementalSite.carry_files``
-    does, with the comparisons against this build's files and the spare's state made in SQL.
-    Returns (rel, pith number) for each carried file that a record rebuilt now also wrote with
-    other bytes."""
-    spare = site.spare_state.path if site.spare_used and site.spare_state.valid else None
-    db.execute("COMMIT")
-    db.execute("ATTACH DATABASE ? AS old", (str(old.path),))
-    if spare is not None:
-        db.execute("ATTACH DATABASE ? AS spare", (str(spare),))
-    try:
-        db.execute("BEGIN")
-        db.execute(
-            "INSERT INTO pending (seq, suffix, raw_sha256, input_key, where_, submitted_at, signed_key, "
-            "carried) SELECT c.seq, s.suffix, s.raw_sha256, s.input_key, c.where_, s.submitted_at, "
-            "s.signed_key, 1 FROM carried c JOIN old.summaries s USING (input_key)"
-        )
-        db.execute(
-            "INSERT OR IGNORE INTO owners SELECT o.* FROM old.owners o JOIN carried c USING (input_key)"
-        )
-        db.execute("DROP TABLE IF EXISTS temp.carry_files")
-        same = (
-            "(s.sha256 IS NOT NULL AND s.sha256 = f.sha256 AND s.size = f.size)" if spare is not None else "0"
-        )
-        db.execute(
-            f"CREATE TEMP TABLE carry_files AS SELECT f.rel, f.sha256, f.size, {same} AS same "
-            f"FROM old.files f {'LEFT JOIN spare.files s USING (rel) ' if spare is not None else ''}"
-            "WHERE f.rel IN (SELECT o.rel FROM old.owners o JOIN carried c USING (input_key)) ORDER BY f.rel"
-        )
-        # a file this build wrote already stays (and differing bytes are reported)
-        conflicts = [
-            str(rel)
-            for (rel,) in db.execute(
-                "SELECT c.rel FROM temp.carry_files c JOIN main.files m USING (rel) "
-                "WHERE m.sha256 != c.sha256"
-            )
-        ]
-        db.execute("DELETE FROM temp.carry_files WHERE rel IN (SELECT rel FROM main.files)")
-        db.execute("INSERT INTO main.files SELECT rel, sha256, size FROM temp.carry_files")
-        db.execute("COMMIT")
-    finally:
-        db.execute("DETACH DATABASE old")
-        if spare is not None:
-            db.execute("DETACH DATABASE spare")
-        db.execute("BEGIN")
-
-    def rows() -> Iterator[tuple[str, int, bool]]:
-        last = 0
-        while True:
-            part = db.execute(
-                "SELECT rowid, rel, size, same FROM temp.carry_files "
-                "WHERE rowid > ? ORDER BY rowid LIMIT 4096",
-                (last,),
-            ).fetchall()
-            if not part:
-                return
-            last = part[-1][0]
-            for _rowid, rel, size, same in part:
-                yield str(rel), int(size), bool(same)
-
-    counts = site.carry_compared(rows())
-    db.execute("DROP TABLE temp.carry_files")
-    log.info("carried files: %d kept in the spare, %d copied from the live site", counts.kept, counts.copied)
-    out = []
-    assert old.db is not None
-    for rel in conflicts:
-        row = old.db.execute(
-            "SELECT s.data FROM owners o JOIN summaries s USING (input_key) "
-            "WHERE o.rel = ? ORDER BY s.suffix",
-            (rel,),
-        ).fetchone()
-        out.append((rel, summary_from_json(row[0]).pith_number if row else rel))
-    return out
-
-
 __all__ = [
     "STAGING_TAG",
     "BuildState",
     "CarryCounts",
     "IncrementalSite",
-    "carry_records",
     "drop_spare",
     "input_key",
     "inputs_digest",

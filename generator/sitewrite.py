@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from generator.incremental import BuildState, IncrementalSite
 from generator.paths import safe_rel
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile
@@ -26,13 +25,14 @@ BATCH = 400  # under SQLite's 500 host parameters of the lookups
 
 
 class SiteWriter:
-    """Writes site-wide files into ``staging`` and notes them in ``hashes``.
+    """Writes site-wide files into ``staging`` and notes them in ``hashes`` (and in the build's
+    ``site_noted`` table: the site-wide files of this build).
 
-    ``spare`` is the build's site when it adopted a spare tree: a file whose bytes the staging
-    tree already holds is not written again. ``previous`` is the live tree's state when its
-    files may be carried: a ``CachedPage`` whose key the previous build wrote is carried from
-    there instead of rendered. A later file with the path of an earlier one replaces it.
-    ``fail_after`` injects an ``OSError`` after that many files (tests of failing closed)."""
+    A file whose bytes the staging tree already holds (as ``hashes`` lists it: with ``based``,
+    the previous build's files) is not written again. With ``based``, a ``CachedPage`` whose key
+    the previous build noted for a file it still lists is kept as it is, not rendered. A later
+    file with the path of an earlier one replaces it. ``fail_after`` injects an ``OSError``
+    after that many files (tests of failing closed)."""
 
     def __init__(
         self,
@@ -40,27 +40,26 @@ class SiteWriter:
         hashes: FileHashes,
         db: sqlite3.Connection,
         *,
-        spare: IncrementalSite | None = None,
-        previous: tuple[BuildState, IncrementalSite] | None = None,
+        based: bool = False,
         fail_after: int | None = None,
     ) -> None:
         self.staging = staging
         self.hashes = hashes
         self.db = db
-        self.spare = spare
-        self.previous = previous
+        self.based = based
         self.fail_after = fail_after
         self.files = 0  # files emitted (written, kept or carried)
-        self.kept_pages = 0  # cached pages carried instead of rendered
+        self.kept_pages = 0  # cached pages kept instead of rendered
         self._batch: list[OutputFile | CachedPage] = []
         self._rels: set[str] = set()
 
     def emit(self, f: OutputFile | StreamedFile | CachedPage) -> None:
         if isinstance(f, StreamedFile):
             self.flush()
-            keep = self.spare.current(f.dest_path, self.hashes) if self.spare is not None else None
+            keep = self.hashes.get_sha(f.dest_path)
             sha, size, _new = put_chunks(self.staging, f.dest_path, f.chunks(), keep)
             self.hashes.record(f.dest_path, sha, size)
+            self._note([f.dest_path])
             self._count(f.dest_path)
             return
         if f.dest_path in self._rels:
@@ -76,10 +75,11 @@ class SiteWriter:
             return
         outputs: list[OutputFile] = []
         cached = [f for f in batch if isinstance(f, CachedPage)]
-        carried = self._carry(cached) if cached else set()
+        kept = self._keep(cached) if cached else set()
+        self._note([f.dest_path for f in batch])
         for f in batch:
             if isinstance(f, CachedPage):
-                if f.dest_path in carried:
+                if f.dest_path in kept:
                     self.kept_pages += 1
                     self._count(f.dest_path)
                     continue
@@ -87,32 +87,34 @@ class SiteWriter:
             outputs.append(f)
         self._write(outputs)
 
-    def _carry(self, cached: Sequence[CachedPage]) -> set[str]:
-        """Note the keys of ``cached`` and carry those whose key is unchanged; their paths."""
+    def _note(self, rels: Sequence[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO temp.site_noted VALUES (?)", [(r,) for r in rels])
+
+    def _keep(self, cached: Sequence[CachedPage]) -> set[str]:
+        """Note the keys of ``cached``; the paths of those whose file the previous build wrote
+        with the same key (kept as they are)."""
+        kept: set[str] = set()
+        if self.based:
+            marks = ",".join("?" * len(cached))
+            known = dict(
+                self.db.execute(
+                    f"SELECT k.rel, k.key FROM page_keys k JOIN files f USING (rel) WHERE k.rel IN ({marks})",
+                    [c.dest_path for c in cached],
+                )
+            )
+            kept = {c.dest_path for c in cached if known.get(c.dest_path) == c.key}
+            self.hashes.keep(sorted(kept))
         self.db.executemany(
-            "INSERT OR REPLACE INTO page_keys VALUES (?, ?)", [(c.dest_path, c.key) for c in cached]
+            "INSERT OR REPLACE INTO page_keys VALUES (?, ?)",
+            [(c.dest_path, c.key) for c in cached if c.dest_path not in kept],
         )
-        if self.previous is None:
-            return set()
-        old, site = self.previous
-        known = old.cached_files([c.dest_path for c in cached])
-        rows = []
-        for c in cached:
-            hit = known.get(c.dest_path)
-            if hit is not None and hit[0] == c.key:
-                rows.append((c.dest_path, hit[1], hit[2]))
-        if not rows:
-            return set()
-        conflicts = set(site.carry_files(rows, self.hashes).conflicts)
-        return {rel for rel, _sha, _size in rows if rel not in conflicts}
+        return kept
 
     def _write(self, outputs: Sequence[OutputFile]) -> None:
         if not outputs:
             return
         sums = [(f, hashlib.sha256(f.data).hexdigest(), len(f.data)) for f in outputs]
-        current: dict[str, str] = {}
-        if self.spare is not None:
-            current = self.spare.current_among([f.dest_path for f in outputs], self.hashes)
+        current = self.hashes.among([f.dest_path for f in outputs])
         noted = []
         for f, sha, size in sums:
             held = current.get(f.dest_path) == sha and is_plain(self.staging / safe_rel(f.dest_path), size)

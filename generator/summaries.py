@@ -34,8 +34,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
-  where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, carried INTEGER NOT NULL,
-  {pending_columns});
+  where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, {columns});
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
 CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
@@ -44,18 +43,26 @@ CREATE TABLE IF NOT EXISTS summaries (
   raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, {columns}) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, primary_cat, list_sha256);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number, arxiv_id, version);
-CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
+CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key, where_);
+CREATE INDEX IF NOT EXISTS summaries_signed ON summaries (signed_key);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (input_key, rel))
   WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS page_keys (rel TEXT PRIMARY KEY, key TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS site_files (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delta_files (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS site_noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS stale (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS gone (input_key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS overwritten (
+  rel TEXT PRIMARY KEY, writer TEXT NOT NULL, pith TEXT NOT NULL) WITHOUT ROWID;
 """
 
-# a carried record's columns stay in the previous state until settle copies them once
 SCHEMA = _SCHEMA.replace(
     "{columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMN_NAMES)
-).replace("{pending_columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')}" for c in COLUMN_NAMES))
+)
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -336,7 +343,7 @@ def add_pending(
             )
         cols = record_columns(summary, data_of, renderer)
     db.execute(
-        f"INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, 0, {', '.join('?' * len(cols))})",
+        f"INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(cols))})",
         (
             seq,
             summary.suffix,
@@ -351,56 +358,65 @@ def add_pending(
 
 
 class Settled:
-    """The outcome of settling: failures, and the files of refused records."""
+    """The outcome of settling: failures, and the files and input keys of refused records."""
 
     def __init__(self) -> None:
         self.failures: list[RecordError] = []
         self.refused_files: list[str] = []
+        self.refused_keys: list[str] = []  # of records verified by this build
         self.newest: datetime | None = None
 
 
-def settle(db: sqlite3.Connection, strict: bool, previous: Path | None = None) -> Settled:
+_ROWS = "SELECT seq, raw_sha256, where_, data, NULL FROM pending WHERE suffix = ?"
+
+
+def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled:
     """One summary per record; different bytes for one record are a conflict.
 
-    Moves the ``pending`` rows (every verified input) into ``summaries``: of several inputs with
-    the same bytes the first is kept; inputs with different bytes for one SUFFIX are all refused
-    (``conflicting_copies``); with ``strict``, newly verified records with warnings are refused.
-    Records carried from a previous build were settled under the same settings then; their
-    columns are read from its state, ``previous``, and copied once."""
-    if previous is None:
-        return _settle(db, strict, "pending p", "p.")
-    db.execute("COMMIT")
-    db.execute("ATTACH DATABASE ? AS old", (str(previous),))
-    db.execute("BEGIN")
-    try:
-        return _settle(
-            db, strict, "pending p LEFT JOIN old.summaries o ON p.carried AND o.input_key = p.input_key", ""
-        )
-    finally:
-        db.execute("COMMIT")
-        db.execute("DETACH DATABASE old")
-        db.execute("BEGIN")
+    Moves the ``pending`` rows (the inputs this build verified) into ``summaries``: of several
+    inputs with the same bytes the first is kept; inputs with different bytes for one SUFFIX
+    are all refused (``conflicting_copies``); with ``strict``, newly verified records with
+    warnings are refused.
 
-
-def _settle(db: sqlite3.Connection, strict: bool, source: str, prefix: str) -> Settled:
-    """``settle`` with the rows and columns read from ``source``: each column as ``prefix`` +
-    name when every column is in ``pending``, else from pending or the previous state."""
-
-    def col(name: str) -> str:
-        return f"{prefix}{name}" if prefix else f"CASE WHEN p.carried THEN o.{name} ELSE p.{name} END"
-
+    With ``based``, ``summaries`` starts as the previous build's, and the ``carried`` table holds
+    the inputs it already has: a record whose input is not there any more goes (its input key
+    into the ``gone`` table, its files into ``stale`` as candidates for removal), and a carried
+    record takes part in the checks above with its input position. Carried records were settled
+    under the same settings before and are not checked again under ``strict``."""
     out = Settled()
-    cur = db.execute(
-        f"SELECT p.seq, p.suffix, p.raw_sha256, p.where_, {col('data')} FROM {source} WHERE p.suffix IN "
-        "(SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1) ORDER BY p.suffix, p.seq"
-    )
-    groups: dict[str, list[tuple[int, str, str, bytes]]] = {}
-    for seq, suffix, raw, where, data in cur.fetchall():
-        groups.setdefault(suffix, []).append((seq, raw, where, data))
-    for suffix, rows in groups.items():
-        if len({raw for _s, raw, _w, _d in rows}) > 1:
+    if based:
+        db.execute(
+            "INSERT OR IGNORE INTO temp.gone SELECT input_key FROM summaries "
+            "WHERE input_key NOT IN (SELECT input_key FROM carried)"
+        )
+        contested = "UNION SELECT p.suffix FROM pending p JOIN summaries s USING (suffix) " + (
+            "WHERE s.input_key NOT IN (SELECT input_key FROM temp.gone)"
+        )
+    else:
+        contested = ""
+    suffixes = [
+        str(suffix)
+        for (suffix,) in db.execute(
+            f"SELECT suffix FROM pending GROUP BY suffix HAVING count(*) > 1 {contested} ORDER BY 1"
+        ).fetchall()
+    ]
+    for suffix in suffixes:
+        rows: list[tuple[int, str, str, bytes, str | None]] = db.execute(_ROWS, (suffix,)).fetchall()
+        kept = (
+            db.execute(
+                "SELECT c.seq, s.raw_sha256, c.where_, s.data, s.input_key FROM summaries s "
+                "JOIN carried c USING (input_key) WHERE s.suffix = ?",
+                (suffix,),
+            ).fetchone()
+            if based
+            else None
+        )
+        if kept is not None:
+            rows.append(kept)
+        rows.sort(key=lambda r: r[0])
+        if len({raw for _s, raw, _w, _d, _k in rows}) > 1:
             first = summary_from_json(rows[0][3])
-            wheres = ", ".join(sorted(w for _s, _r, w, _d in rows))
+            wheres = ", ".join(sorted(w for _s, _r, w, _d, _k in rows))
             out.failures.append(
                 RecordError(
                     "conflicting_copies",
@@ -409,11 +425,20 @@ def _settle(db: sqlite3.Connection, strict: bool, source: str, prefix: str) -> S
                 )
             )
             out.refused_files.extend(first.outputs)
+            out.refused_keys.extend(
+                str(k) for (k,) in db.execute("SELECT input_key FROM pending WHERE suffix = ?", (suffix,))
+            )
             db.execute("DELETE FROM pending WHERE suffix = ?", (suffix,))
-        else:
+            if kept is not None:
+                db.execute("INSERT OR IGNORE INTO temp.gone VALUES (?)", (kept[4],))
+        elif rows[0][4] is None:  # a copy verified now comes first
             db.execute("DELETE FROM pending WHERE suffix = ? AND seq > ?", (suffix, rows[0][0]))
+            if kept is not None:
+                db.execute("INSERT OR IGNORE INTO temp.gone VALUES (?)", (kept[4],))
+        else:  # the carried copy comes first
+            db.execute("DELETE FROM pending WHERE suffix = ?", (suffix,))
     if strict:
-        for seq, data in db.execute("SELECT seq, data FROM pending WHERE carried = 0").fetchall():
+        for seq, key, data in db.execute("SELECT seq, input_key, data FROM pending").fetchall():
             summary = summary_from_json(data)
             warnings = [f"{n}: {d}" for n, st, d in summary.checks if st == WARNING]
             og_failed = [(kind, codes) for kind, _status, codes in summary.open_graph if codes]
@@ -434,10 +459,24 @@ def _settle(db: sqlite3.Connection, strict: bool, source: str, prefix: str) -> S
                 )
             if warnings or og_failed:
                 out.refused_files.extend(summary.outputs)
+                out.refused_keys.append(str(key))
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+    if based:
+        # records that left, lost a conflict or were replaced: their rows go, their files may
+        db.execute(
+            "INSERT OR IGNORE INTO temp.stale SELECT rel FROM owners "
+            "WHERE input_key IN (SELECT input_key FROM temp.gone)"
+        )
+        db.execute("DELETE FROM owners WHERE input_key IN (SELECT input_key FROM temp.gone)")
+        db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
+        moved = db.execute(
+            "SELECT s.suffix, c.where_ FROM carried c JOIN summaries s ON s.input_key = c.input_key "
+            "WHERE s.where_ != c.where_"
+        ).fetchall()
+        db.executemany("UPDATE summaries SET where_ = ? WHERE suffix = ?", [(w, sfx) for sfx, w in moved])
     db.execute(
-        "INSERT INTO summaries SELECT p.suffix, p.submitted_at, p.input_key, p.raw_sha256, p.signed_key, "
-        f"p.where_, {', '.join(col(c) for c in COLUMN_NAMES)} FROM {source} ORDER BY p.suffix"
+        "INSERT INTO summaries SELECT suffix, submitted_at, input_key, raw_sha256, signed_key, "
+        f"where_, {', '.join(COLUMN_NAMES)} FROM pending ORDER BY suffix"
     )
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:
@@ -447,7 +486,7 @@ def _settle(db: sqlite3.Connection, strict: bool, source: str, prefix: str) -> S
 
 def new_record_copies(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
     """(SUFFIX, SHA-256 of the record bytes) of every accepted record written by this build."""
-    cur = db.execute("SELECT suffix, raw_sha256 FROM pending WHERE carried = 0 ORDER BY suffix")
+    cur = db.execute("SELECT suffix, raw_sha256 FROM pending ORDER BY suffix")
     while True:
         rows = cur.fetchmany(1024)
         if not rows:
@@ -456,27 +495,56 @@ def new_record_copies(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
             yield str(suffix), str(raw)
 
 
+_UPSERT = (
+    "INSERT INTO files VALUES (?, ?, ?) ON CONFLICT (rel) DO UPDATE SET sha256 = excluded.sha256, "
+    "size = excluded.size WHERE sha256 != excluded.sha256 OR size != excluded.size"
+)
+
+
 class FileHashes(Mapping[str, str]):
-    """Output path -> SHA-256 of every file in the staging tree that this build wrote or kept.
+    """Output path -> SHA-256 of every file in the staging tree.
 
     A final step (for example a manifest) reads hashes from here instead of re-reading files.
+    With ``based`` the table starts as the previous build's file list (the staging tree holds
+    those files); the files this build writes are also noted in the ``noted`` table, and a row
+    is only changed when its bytes change (so ``delta_files`` lists real changes).
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, based: bool = False) -> None:
         self.db = db
+        self.based = based
 
     def record(self, rel: str, sha256: str, size: int) -> None:
         """Note a file as part of the staging tree (replacing an earlier note of it)."""
-        self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (rel, sha256, size))
+        self.record_many([(rel, sha256, size)])
 
     def record_many(self, rows: Iterable[tuple[str, str, int]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+        if not self.based:
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+            return
+        rows = list(rows)
+        self.db.executemany("INSERT OR IGNORE INTO temp.noted VALUES (?)", [(r[0],) for r in rows])
+        self.db.executemany(_UPSERT, rows)
 
-    def add(self, rel: str, sha256: str, size: int) -> str | None:
-        """Note a file unless it is noted already; returns the SHA-256 noted before, if any."""
-        if self.db.execute("INSERT OR IGNORE INTO files VALUES (?, ?, ?)", (rel, sha256, size)).rowcount:
-            return None
-        return self[rel]
+    def keep(self, rels: Sequence[str]) -> None:
+        """Note files the staging tree holds already, as listed (``based`` only)."""
+        self.db.executemany("INSERT OR IGNORE INTO temp.noted VALUES (?)", [(r,) for r in rels])
+
+    def add(self, rel: str, sha256: str, size: int, writer: str = "", pith: str = "") -> str | None:
+        """Note a file unless this build noted it already; returns the SHA-256 noted before, if
+        any. With ``based``, replacing a previous build's file with other bytes is noted in
+        ``overwritten`` with the writer's input key and Pith number."""
+        if not self.based:
+            if self.db.execute("INSERT OR IGNORE INTO files VALUES (?, ?, ?)", (rel, sha256, size)).rowcount:
+                return None
+            return self[rel]
+        if not self.db.execute("INSERT OR IGNORE INTO temp.noted VALUES (?)", (rel,)).rowcount:
+            return self[rel]
+        row = self.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()
+        if row is not None and row[0] != sha256:
+            self.db.execute("INSERT OR REPLACE INTO temp.overwritten VALUES (?, ?, ?)", (rel, writer, pith))
+        self.db.execute(_UPSERT, (rel, sha256, size))
+        return None
 
     def own(self, input_key: str, rel: str) -> None:
         """Note that the record with this input key has this file (several records may)."""
@@ -490,6 +558,12 @@ class FileHashes(Mapping[str, str]):
 
     def forget(self, rel: str) -> None:
         self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))
+        if self.based:
+            self.db.execute("DELETE FROM temp.noted WHERE rel = ?", (rel,))
+
+    def get_sha(self, rel: str) -> str | None:
+        row = self.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()
+        return None if row is None else str(row[0])
 
     def __getitem__(self, rel: str) -> str:
         row = self.db.execute("SELECT sha256 FROM files WHERE rel = ?", (rel,)).fetchone()

@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -343,9 +344,9 @@ def test_spare_adopted_and_updated_in_place(setup: tuple[Inputs, Path, Config]) 
     build(cfg)
     second = snapshot(site)
     second_ino = inodes(site)
-    # the previous tree is kept whole beside the site, outside it, with its state
+    # the previous tree is kept whole beside the site, outside it; the live state names it
     assert snapshot(spare) == first
-    assert spare_state_path(site).is_file()
+    assert not spare_state_path(site).exists()
     assert not spare.resolve().is_relative_to(site.resolve())
     assert not any(p.name.endswith(".spare") or "spare" in p.name for p in site.rglob("*"))
     assert_plain_tree(site)
@@ -433,8 +434,11 @@ def test_missing_or_tampered_spare_falls_back(setup: tuple[Inputs, Path, Config]
     copy.rename(spare)
     step(2)
 
-    # a spare whose state is unreadable is not used
-    spare_state_path(site).write_bytes(b"not a database")
+    # a spare is not used when the live state does not list what its build changed
+    db = sqlite3.connect(state_path(site))
+    with db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'delta_valid'")
+    db.close()
     step(3)
 
     # no spare at all
@@ -527,10 +531,7 @@ def test_listing_rows_hold_every_field_the_templates_show() -> None:
 
 
 def test_spare_with_a_file_where_a_directory_is_needed(setup: tuple[Inputs, Path, Config]) -> None:
-    """The new build needs a directory where the spare holds a file of its (listed) tree: the
-    file goes, and removing the spare's stale files spares the new directory."""
-    import sqlite3
-
+    """The new build needs a directory where the spare holds a file: the file goes."""
     inputs, tmp, cfg = setup
     files = inputs.add(5)
     build(cfg)
@@ -540,10 +541,6 @@ def test_spare_with_a_file_where_a_directory_is_needed(setup: tuple[Inputs, Path
     suffix = _suffix(new)
     spare = spare_path(cfg.output)
     (spare / "pith" / suffix).write_bytes(b"a file of the spare")
-    db = sqlite3.connect(spare_state_path(cfg.output))
-    with db:
-        db.execute("INSERT INTO files VALUES (?, ?, ?)", (f"pith/{suffix}", "00" * 32, 19))
-    db.close()
     counts = build(cfg)
     assert counts["rebuilt"] == 1
     assert (cfg.output / "pith" / suffix / "index.html").is_file()
