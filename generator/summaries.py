@@ -40,10 +40,11 @@ CREATE TEMP TABLE IF NOT EXISTS carried (
   input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
-  raw_sha256 TEXT NOT NULL, signed_key TEXT, where_ TEXT NOT NULL, {columns}) WITHOUT ROWID;
+  raw_sha256 TEXT NOT NULL, signed_key TEXT, {columns}) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS places (suffix TEXT PRIMARY KEY, where_ TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, primary_cat, list_sha256);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number, arxiv_id, version);
-CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key, where_);
+CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE INDEX IF NOT EXISTS summaries_signed ON summaries (signed_key);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
@@ -161,7 +162,9 @@ class SummaryStore(Sequence[RecordSummary]):
         cols = [ORDER_KEYS[k] for k in keys] + ["suffix"]
         direction = " DESC" if reverse else ""
         order = ", ".join(c + direction for c in cols)
-        cur = self.db.execute(f"SELECT data, where_ FROM summaries ORDER BY {order}")
+        cur = self.db.execute(
+            f"SELECT data, where_ FROM summaries JOIN places USING (suffix) ORDER BY {order}"
+        )
         for data, where in cur:
             yield summary_from_json(data, where)
 
@@ -248,7 +251,7 @@ class SummaryStore(Sequence[RecordSummary]):
     def by_short8(self) -> Iterator[tuple[str, list[RecordSummary]]]:
         """(short number, records sharing it) for every short number held by more than one record."""
         cur = self.db.execute(
-            "SELECT s.short8, s.data, s.where_ FROM summaries s JOIN "
+            "SELECT s.short8, s.data, w.where_ FROM summaries s JOIN places w USING (suffix) JOIN "
             "(SELECT short8 FROM summaries GROUP BY short8 HAVING count(*) > 1) d USING (short8) "
             "ORDER BY s.short8, s.suffix"
         )
@@ -265,7 +268,9 @@ class SummaryStore(Sequence[RecordSummary]):
             yield current, group
 
     def get(self, suffix: str) -> RecordSummary | None:
-        row = self.db.execute("SELECT data, where_ FROM summaries WHERE suffix = ?", (suffix,)).fetchone()
+        row = self.db.execute(
+            "SELECT data, where_ FROM summaries JOIN places USING (suffix) WHERE suffix = ?", (suffix,)
+        ).fetchone()
         return summary_from_json(row[0], row[1]) if row else None
 
     @overload
@@ -281,7 +286,8 @@ class SummaryStore(Sequence[RecordSummary]):
             if step != 1:
                 return [self[i] for i in range(start, stop, step)]
             cur = self.db.execute(
-                "SELECT data, where_ FROM summaries ORDER BY suffix LIMIT ? OFFSET ?",
+                "SELECT data, where_ FROM summaries JOIN places USING (suffix) "
+                "ORDER BY suffix LIMIT ? OFFSET ?",
                 (max(0, stop - start), start),
             )
             return [summary_from_json(d, w) for d, w in cur]
@@ -290,7 +296,8 @@ class SummaryStore(Sequence[RecordSummary]):
         if not 0 <= index < n:
             raise IndexError("summary index out of range")
         row = self.db.execute(
-            "SELECT data, where_ FROM summaries ORDER BY suffix LIMIT 1 OFFSET ?", (index,)
+            "SELECT data, where_ FROM summaries JOIN places USING (suffix) ORDER BY suffix LIMIT 1 OFFSET ?",
+            (index,),
         ).fetchone()
         return summary_from_json(row[0], row[1])
 
@@ -468,16 +475,22 @@ def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled
             "WHERE input_key IN (SELECT input_key FROM temp.gone)"
         )
         db.execute("DELETE FROM owners WHERE input_key IN (SELECT input_key FROM temp.gone)")
+        db.execute(
+            "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
+            "(SELECT input_key FROM temp.gone))"
+        )
         db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
+        # where each carried record is now (input files and line numbers may change)
         moved = db.execute(
             "SELECT s.suffix, c.where_ FROM carried c JOIN summaries s ON s.input_key = c.input_key "
-            "WHERE s.where_ != c.where_"
+            "JOIN places w ON w.suffix = s.suffix WHERE w.where_ != c.where_"
         ).fetchall()
-        db.executemany("UPDATE summaries SET where_ = ? WHERE suffix = ?", [(w, sfx) for sfx, w in moved])
+        db.executemany("UPDATE places SET where_ = ? WHERE suffix = ?", [(w, sfx) for sfx, w in moved])
     db.execute(
         "INSERT INTO summaries SELECT suffix, submitted_at, input_key, raw_sha256, signed_key, "
-        f"where_, {', '.join(COLUMN_NAMES)} FROM pending ORDER BY suffix"
+        f"{', '.join(COLUMN_NAMES)} FROM pending ORDER BY suffix"
     )
+    db.execute("INSERT INTO places SELECT suffix, where_ FROM pending ORDER BY suffix")
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:
         out.newest = parse_time(str(newest))
