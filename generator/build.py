@@ -40,7 +40,6 @@ from generator.incremental import (
     StaleStateError,
     drop_spare,
     input_key,
-    inputs_digest,
     open_state,
     render_fingerprint,
 )
@@ -53,6 +52,7 @@ from generator.reader_site import READER_STEPS
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.report import verification_pages
+from generator.scan import Scan, import_carried, scan_inputs
 from generator.shard import outside_shard
 from generator.sitewrite import SiteWriter
 from generator.sources import RawRecord
@@ -325,6 +325,7 @@ def _run_build(
     fingerprint = render_fingerprint(config, keyring) if incremental else ""
 
     staged: StagedSite | None = None
+    scan: Scan | None = None
     if output is not None:
         staged = IncrementalSite(output, fingerprint) if incremental else StagedSite(output)
     with staged if staged is not None else contextlib.nullcontext():
@@ -335,7 +336,8 @@ def _run_build(
             staged.reusable = staged.reusable and reuse
             staged.trusted = staged.trusted and reuse
             if staged.reusable and old.db is not None:
-                digest, count = inputs_digest(_inputs(config, sources))
+                scan = scan_inputs(_inputs(config, sources), old, config.suffix_prefixes, staged.scan_path)
+                digest, count = scan.digest, scan.count
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
                     problem = old.check_live_files()
                     if problem is None:
@@ -362,6 +364,7 @@ def _run_build(
         key_digest = hashlib.sha256()
         counts = {"inputs": 0, "carried": 0, "rebuilt": 0}
         keys: dict[int, str] = {}
+        inputs_hex = key_digest.hexdigest
 
         def feed() -> Iterator[tuple[int, RawRecord]]:
             """Inputs to verify and render; with a usable state, known ones are only noted."""
@@ -396,8 +399,29 @@ def _run_build(
                     yield from flush()
             yield from flush()
 
+        def scanned(retained: list[tuple[int, RawRecord, str]]) -> Iterator[tuple[int, RawRecord]]:
+            """The inputs the scan kept: those the previous build does not have."""
+            for seq, raw, key in retained:
+                keys[seq] = key
+                yield seq, raw
+
         try:
-            stream = feed()
+            stream: Iterator[tuple[int, RawRecord]]
+            if (
+                scan is not None
+                and scan.retained is not None
+                and carry
+                and isinstance(staged, IncrementalSite)
+            ):
+                import_carried(db, staged.scan_path)
+                counts.update(inputs=scan.count, carried=scan.carried, rebuilt=len(scan.retained))
+                report.outside_shard = scan.outside
+                bar.advance(scan.carried)
+                digest_hex = scan.digest
+                inputs_hex = lambda: digest_hex  # noqa: E731
+                stream = scanned(scan.retained)
+            else:
+                stream = feed()
             first = list(_take(stream, SERIAL_BELOW))
             more = len(first) == SERIAL_BELOW
             if more and jobs > 1:
@@ -530,7 +554,7 @@ def _run_build(
             report.files_written = len(hashes)
             if isinstance(staged, IncrementalSite):
                 meta_set(db, "fingerprint", fingerprint)
-                meta_set(db, "inputs", key_digest.hexdigest())
+                meta_set(db, "inputs", inputs_hex())
                 meta_set(db, "input_count", counts["inputs"])
                 db.execute("DELETE FROM pending")
                 db.execute("DELETE FROM carried")

@@ -303,6 +303,7 @@ class IncrementalSite(StagedSite):
         self.reusable = False
         self.trusted = False  # the live tree is the one its state describes: it may become the spare
         self.new_state_path = output.parent / f".{output.name}{NEW_STATE_TAG}{secrets.token_hex(4)}"
+        self.scan_path = output.parent / f".{output.name}{NEW_STATE_TAG}scan-{secrets.token_hex(4)}"
         self.db: sqlite3.Connection | None = None
         self.mode = "fresh"
         self.counts = CarryCounts()
@@ -406,6 +407,8 @@ class IncrementalSite(StagedSite):
             if self.db is not None:
                 self.db.close()
                 self.db = None
+            with contextlib.suppress(OSError):
+                self.scan_path.unlink()
             if not self.published:
                 with contextlib.suppress(OSError):
                     self.new_state_path.unlink()

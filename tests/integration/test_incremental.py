@@ -568,3 +568,34 @@ def test_new_copy_conflicting_with_a_carried_record(setup: tuple[Inputs, Path, C
     assert len(report.published) == 11
     assert snapshot(cfg.output) == clean_tree(skipping, tmp / "clean")
     assert_plain_tree(cfg.output)
+
+
+@pytest.mark.parametrize("retain", [0, 1000])
+def test_inputs_are_read_once_or_again_past_the_bound(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch, retain: int
+) -> None:
+    """The scan keeps new inputs in memory up to a bound (and the build reads them once); past
+    it the build reads the inputs again. Both give a clean build's tree."""
+    from generator import scan, sources
+
+    inputs, tmp, cfg = setup
+    files = inputs.add(12)
+    build(cfg)
+    monkeypatch.setattr(scan, "RETAIN_RECORDS", retain)
+    reads = []
+    real = sources.local.read_file
+
+    def counting(path: Path, max_bytes: int = 0) -> Any:
+        reads.append(path)
+        return real(path, max_bytes) if max_bytes else real(path)
+
+    monkeypatch.setattr(sources.local, "read_file", counting)
+    for i in (1, 5):
+        inputs.change(files[i], f"changed {i}")
+    inputs.add(1)
+    counts = build(cfg)
+    assert counts["rebuilt"] == 3 and counts["carried"] == 10
+    assert len(reads) == (13 if retain else 26)
+    monkeypatch.undo()
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    assert leftovers(cfg.output.parent, cfg.output.name) == []

@@ -1,0 +1,98 @@
+"""Reading the inputs of an incremental build once.
+
+An incremental build first needs every input's key: their digest tells whether anything changed
+at all, and each key tells whether the previous build has that record already. Reading the
+inputs a second time to feed the workers would double the cost of a rebuild after a small change
+(reading and hashing every input is most of it). So the one pass that computes the keys also
+notes the inputs the previous build has (in a scratch SQLite file beside the state, so memory
+stays flat) and keeps the few new ones in memory, up to a bound; past it, the build reads the
+inputs again as a clean build does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.incremental import BuildState, input_key
+from generator.shard import outside_shard
+from generator.sources import RawRecord
+
+RETAIN_RECORDS = 4096  # new or changed inputs kept in memory after the scan, at most
+RETAIN_BYTES = 64 << 20  # and their bytes, at most
+BATCH = 256
+
+
+@dataclass
+class Scan:
+    digest: str  # SHA-256 over every input's key, in order
+    count: int  # inputs
+    outside: int  # inputs left to other shards
+    carried: int  # inputs the previous build has (noted in the scratch file's ``carried``)
+    retained: list[tuple[int, RawRecord, str]] | None  # (position, input, key) of the others, or
+    # None when there were too many to keep
+
+
+def scan_inputs(
+    records: Iterable[RawRecord], old: BuildState, prefixes: tuple[str, ...], scratch: Path
+) -> Scan:
+    """One pass over ``records``: keys, digest, and the inputs ``old`` has (into ``scratch``)."""
+    h = hashlib.sha256()
+    count = outside = carried = 0
+    retained: list[tuple[int, RawRecord, str]] | None = []
+    held = 0
+    db = sqlite3.connect(scratch, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(
+            "CREATE TABLE carried (input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL)"
+        )
+        db.execute("BEGIN")
+        batch: list[tuple[int, RawRecord, str]] = []
+
+        def flush() -> None:
+            nonlocal carried, retained, held
+            known = old.known([k for _s, _r, k in batch])
+            rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
+            db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", rows)
+            carried += len(rows)
+            if retained is not None:
+                for item in batch:
+                    if item[2] not in known:
+                        raw = item[1]
+                        held += len(raw.data) + sum(len(d) for _k, d in raw.endpoints)
+                        retained.append(item)
+                if len(retained) > RETAIN_RECORDS or held > RETAIN_BYTES:
+                    retained = None
+            batch.clear()
+
+        for seq, raw in enumerate(records):
+            key = input_key(raw)
+            h.update(bytes.fromhex(key))
+            count += 1
+            if outside_shard(raw.data, prefixes):
+                outside += 1
+                continue
+            batch.append((seq, raw, key))
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return Scan(h.hexdigest(), count, outside, carried, retained)
+
+
+def import_carried(db: sqlite3.Connection, scratch: Path) -> None:
+    """Copy the scan's ``carried`` rows into the build database's ``carried`` table."""
+    db.execute("COMMIT")
+    db.execute("ATTACH DATABASE ? AS scan", (str(scratch),))
+    try:
+        db.execute("INSERT OR IGNORE INTO carried SELECT input_key, seq, where_ FROM scan.carried")
+    finally:
+        db.execute("DETACH DATABASE scan")
+        db.execute("BEGIN")
