@@ -7,32 +7,35 @@ Otherwise the record is *carried*: its files come from the previous build and it
 the build state. Records that left the input are not carried.
 
 The build state is a SQLite file beside the output, ``.{name}.state.sqlite`` (never inside the
-published tree). It lists every file of the live tree with its SHA-256 and size, each record's
-summary and input key, the identity (device, inode) of the live tree's root directory and that
-of the spare. A state that does not describe the live tree (a build killed between the swap and
-the state update, a tree replaced by hand) is not used, and the build starts from nothing.
+published tree). It lists every file of the live tree with its SHA-256 and size, which record
+owns it, which are site-wide, each record's summary and input key, the files the build that
+wrote it changed (``delta_files``), and the identity (device, inode) of the live tree's root
+directory and of the spare. A state that does not describe the live tree (a build killed between
+the swap and the state update, a tree replaced by hand) is not used, and the build starts from
+nothing.
 
-Every build still ends with one atomic swap of a complete staging tree, and the published tree
-holds plain files only (one link each, no symlinks). To keep that cheap the previous tree is
-not deleted after the swap: it is kept whole beside the output as the *spare*,
-``.{name}.spare``, with the state that described it as ``.{name}.spare-state.sqlite``. The next
-build adopts the spare as its staging tree (when its identity matches the one the live state
-recorded) and brings it up to date in place, so its cost follows what changed, not the size of
-the site:
+A build does not fill a new state row by row: it starts from a byte copy of the live state and
+updates it in place (``summaries.settle`` with ``based``): records whose input left go, records
+verified now come in, carried records stay where they are. The mode is ``IncrementalSite.mode``:
 
-- a carried file the spare already holds with the same SHA-256 (a plain file of the recorded
-  size) is kept; otherwise it is copied from the live tree into a new file;
-- rebuilt records and site-wide files are written as new files renamed over the spare's
-  (``write.put_file``); a site-wide file whose bytes equal the spare's keeps the spare's file
-  (a streamed one is written to a temporary file first, and dropped);
-- files of the spare that the new build does not produce are removed before the manifest step;
-- publishing swaps the trees and renames the old one and its state into the spare's place: no
-  per-file work after the swap.
+- ``spare``: the previous tree is kept whole beside the output as the *spare*, ``.{name}.spare``.
+  The build adopts it as its staging tree when the live state names it and lists what its own
+  build changed, and brings it up to date: the files in the live state's ``delta_files`` are
+  copied from the live tree into new files (or removed), and every other listed file is kept
+  after one ``lstat`` (a plain file of the recorded size with one link; else it is copied);
+- ``copy``: no usable spare: the staging tree starts empty and every listed file is copied from
+  the live tree once;
+- ``fresh``: no usable state (or another render fingerprint): an empty state and tree.
+
+Rebuilt records and site-wide files are then written as new files renamed over the staging
+tree's (``write.put_file``), and only where their bytes differ (the file list's triggers note
+each change in ``delta_files`` for the next build); files of the previous build that this build
+does not produce are removed before the manifest step; publishing swaps the trees and renames
+the old one into the spare's place: no per-file work after the swap.
 
 The price is a second full copy of the site on disk (bytes and inodes twice); a clean build
 (``--no-incremental``) keeps no spare. A build killed at any point leaves the staging tree (the
-former spare) behind; the next build clears it and starts from an empty tree, copying carried
-files from the live tree once.
+former spare) behind; the next build clears it and starts in ``copy`` mode.
 
 Nothing unverified is published: a carried record's bytes are the bytes a previous build
 verified under the same fingerprint (which covers the keyring), checked by size and file type
