@@ -76,7 +76,7 @@ from generator.write import (
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "7"
+STATE_VERSION = "8"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"
