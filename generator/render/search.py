@@ -267,7 +267,7 @@ def _leaf(postings: Postings, prefix: str, lo: int, hi: int) -> CachedPage:
 
 def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
     """All search files for ``records`` in one oldest-first pass: document shards are yielded as
-    they fill; only the postings (a list entry per term occurrence) stay in memory. Every shard
+    they fill; only the postings (4 bytes a term occurrence) stay in memory. Every shard
     is a ``CachedPage`` (rendered only when its key is new); the manifest comes last."""
     postings = Postings()
     docs: list[str] = []
