@@ -9,15 +9,12 @@ finished staging tree is re-verified from its own bytes before the atomic swap.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
-import signal
 import sqlite3
 import time
 from collections import defaultdict
@@ -71,7 +68,7 @@ from generator.summaries import (
     settle,
 )
 from generator.verify import verify_record
-from generator.write import StagedSite, check_output_dir, close_inherited_locks, put_file
+from generator.write import StagedSite, bind_to_parent, check_output_dir, put_file
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +106,7 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
 
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
     """A pool worker ends with the build that forked it, and does not keep its lock."""
-    close_inherited_locks()
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
+    bind_to_parent(parent)
     _init_worker(config, keyring, staging)
 
 
@@ -536,6 +528,9 @@ def _run_build(
                 "re-verify output: %d record copies in %.2fs", checked, report.stage_times["re-verify output"]
             )
             if isinstance(staged, IncrementalSite):
+                ts = time.monotonic()
+                staged.finish_check()
+                report.stage_times["check spare"] = time.monotonic() - ts
                 ts = time.monotonic()
                 removed = staged.remove_stale(hashes)
                 report.stage_times["remove stale"] = time.monotonic() - ts

@@ -49,12 +49,14 @@ import errno
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import secrets
 import shutil
 import sqlite3
 import stat
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,6 +73,7 @@ from generator.write import (
     StagedSite,
     _fsync_dir,
     _renameat2_exchange,
+    bind_to_parent,
     put_into,
 )
 
@@ -286,7 +289,6 @@ class StaleStateError(Exception):
 
 @dataclass
 class CarryCounts:
-    kept: int = 0  # already in the staging tree (the spare) as the state lists it
     copied: int = 0  # copied from the live tree into a new file
     removed: int = 0  # files of the spare that the previous build removed
 
@@ -310,6 +312,8 @@ class IncrementalSite(StagedSite):
         self.db: sqlite3.Connection | None = None
         self.mode = "fresh"
         self.counts = CarryCounts()
+        self._checker: ProcessPoolExecutor | None = None
+        self._check: Future[list[str]] | None = None
 
     @property
     def based(self) -> bool:
@@ -356,57 +360,91 @@ class IncrementalSite(StagedSite):
         self._bring_up_to_date(changed if self.mode == "spare" else None)
 
     def _bring_up_to_date(self, changed: set[str] | None) -> None:
-        """Make the staging tree hold exactly the files the state lists: with ``changed`` (the
-        files the previous build changed, added or removed), the spare's other files are kept
-        when each is still a plain file of the recorded size; without it every file is copied
-        from the live tree."""
+        """Make the staging tree hold the files the state lists. With ``changed`` (the files the
+        previous build changed, added or removed), those are copied from the live tree or
+        removed now, and the spare's other files are checked in the background (``check_spare``;
+        ``finish_check`` replaces those that are not plain files of the recorded size). Without
+        it, every file is copied from the live tree."""
         assert self.db is not None
         counts = self.counts
         live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        stage_fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            cur = self.db.execute("SELECT rel, size FROM files")
-            while rows := cur.fetchmany(4096):
-                for rel, size in rows:
-                    if changed is not None and rel not in changed:
-                        try:
-                            st = os.stat(rel, dir_fd=stage_fd, follow_symlinks=False)
-                        except (FileNotFoundError, NotADirectoryError):
-                            pass
-                        else:
-                            if st.st_size == size and st.st_nlink == 1 and stat.S_ISREG(st.st_mode):
-                                counts.kept += 1
-                                continue
-                    self._copy_from_live(safe_rel(rel), size, live_fd)
-                    counts.copied += 1
-            if changed:
+            if changed is None:
+                cur = self.db.execute("SELECT rel, size FROM files")
+                while rows := cur.fetchmany(4096):
+                    for rel, size in rows:
+                        self._copy_from_live(safe_rel(rel), size, live_fd)
+                    counts.copied += len(rows)
+            else:
                 listed = self._listed(sorted(changed))
-                gone = [rel for rel in sorted(changed) if rel not in listed]
-                counts.removed += _remove_files(self.staging, gone)
+                for rel in sorted(changed):
+                    if rel in listed:
+                        self._copy_from_live(safe_rel(rel), listed[rel], live_fd)
+                        counts.copied += 1
+                counts.removed += _remove_files(self.staging, sorted(r for r in changed if r not in listed))
+                ctx = multiprocessing.get_context("fork")
+                self._checker = ProcessPoolExecutor(1, mp_context=ctx)
+                self._check = self._checker.submit(
+                    check_spare, os.getpid(), str(self.old_state.path), str(self.staging), frozenset(changed)
+                )
         finally:
             os.close(live_fd)
-            os.close(stage_fd)
         log.info(
-            "staging tree (%s): %d file(s) kept, %d copied from the live site, %d removed",
+            "staging tree (%s): %d file(s) copied from the live site, %d removed%s",
             "the spare" if self.mode == "spare" else "empty",
-            counts.kept,
             counts.copied,
             counts.removed,
+            "; the others are being checked" if changed is not None else "",
         )
 
-    def _listed(self, rels: Sequence[str]) -> set[str]:
+    def finish_check(self) -> int:
+        """Wait for the background check of the spare and copy from the live tree each file it
+        found wrong that this build did not write itself. Returns the number copied."""
+        if self._check is None:
+            return 0
         assert self.db is not None
-        found: set[str] = set()
+        bad = self._check.result()
+        self._check = None
+        if self._checker is not None:
+            self._checker.shutdown()
+            self._checker = None
+        copied = 0
+        live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for i in range(0, len(bad), 500):
+                part = bad[i : i + 500]
+                marks = ",".join("?" * len(part))
+                written = {
+                    str(r)
+                    for (r,) in self.db.execute(f"SELECT rel FROM temp.noted WHERE rel IN ({marks})", part)
+                }
+                sizes = self._listed(part)
+                for rel in part:
+                    if rel not in written and rel in sizes:
+                        self._copy_from_live(safe_rel(rel), sizes[rel], live_fd)
+                        copied += 1
+        finally:
+            os.close(live_fd)
+        if copied:
+            log.info("%d file(s) of the spare were not as recorded: copied from the live site", copied)
+        return copied
+
+    def _listed(self, rels: Sequence[str]) -> dict[str, int]:
+        """rel -> recorded size of those of ``rels`` that the state lists."""
+        assert self.db is not None
+        found: dict[str, int] = {}
         for i in range(0, len(rels), 500):
             part = rels[i : i + 500]
             marks = ",".join("?" * len(part))
-            found.update(
-                str(r) for (r,) in self.db.execute(f"SELECT rel FROM files WHERE rel IN ({marks})", part)
-            )
+            cur = self.db.execute(f"SELECT rel, size FROM files WHERE rel IN ({marks})", part)
+            found.update((str(r), int(n)) for r, n in cur)
         return found
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if self._checker is not None:
+                self._checker.shutdown(cancel_futures=True)
+                self._checker = None
             if self.db is not None:
                 self.db.close()
                 self.db = None
@@ -495,6 +533,32 @@ class IncrementalSite(StagedSite):
         else:
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(self.parent)
+
+
+def check_spare(parent: int, state: str, staging: str, skip: frozenset[str]) -> list[str]:
+    """In a child process: the files a state lists (but not those in ``skip``) that ``staging``
+    does not hold as a regular file of the recorded size with one link."""
+    bind_to_parent(parent)
+    db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    bad: list[str] = []
+    try:
+        cur = db.execute("SELECT rel, size FROM files")
+        while rows := cur.fetchmany(4096):
+            for rel, size in rows:
+                if rel in skip:
+                    continue
+                try:
+                    st = os.stat(rel, dir_fd=fd, follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    bad.append(rel)
+                    continue
+                if st.st_size != size or st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
+                    bad.append(rel)
+    finally:
+        os.close(fd)
+        db.close()
+    return bad
 
 
 def _copy_state(src: Path, dest: Path) -> None:

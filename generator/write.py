@@ -16,6 +16,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -41,6 +42,16 @@ def close_inherited_locks() -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     HELD_LOCKS.clear()
+
+
+def bind_to_parent(parent: int) -> None:
+    """In a forked child: drop the parent's locks and die with the parent (PR_SET_PDEATHSIG)."""
+    close_inherited_locks()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:
