@@ -352,7 +352,7 @@ def _run_build(
         hashes = FileHashes(db, based=based)
         runner = _Runner(1, (config, keyring, staging))
         bar = Progress("verify+render", enabled=progress)
-        carry = based and old is not None
+        carry = based and isinstance(staged, IncrementalSite) and staged.reusable
         key_digest = hashlib.sha256()
         counts = {"inputs": 0, "carried": 0, "rebuilt": 0}
         keys: dict[int, str] = {}

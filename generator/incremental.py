@@ -25,7 +25,11 @@ verified now come in, carried records stay where they are. The mode is ``Increme
   after one ``lstat`` (a plain file of the recorded size with one link; else it is copied);
 - ``copy``: no usable spare: the staging tree starts empty and every listed file is copied from
   the live tree once;
-- ``fresh``: no usable state (or another render fingerprint): an empty state and tree.
+- ``fresh``: no usable state: an empty state and tree.
+
+When the render fingerprint changed (templates, code, settings, keys), every record is rebuilt,
+but the build still starts from the previous state and the spare (or an empty tree, with nothing
+copied): the spare's files whose bytes a rebuilt file has are kept, and the rest go as stale.
 
 Rebuilt records and site-wide files are then written as new files renamed over the staging
 tree's (``write.put_file``), and only where their bytes differ (the file list's triggers note
@@ -332,7 +336,7 @@ class IncrementalSite(StagedSite):
         """Start the new state and tree (see the module docstring)."""
         spare = spare_path(self.output)
         old = self.old_state
-        if not (self.reusable and old.db is not None):
+        if not (self.trusted and old.db is not None):
             drop_spare(self.output)
             self.db = connect(self.new_state_path)
             self.mode = "fresh"
@@ -355,9 +359,16 @@ class IncrementalSite(StagedSite):
         self.db = db
         changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
         db.execute("DELETE FROM delta_files")
+        if not self.reusable:
+            db.execute("DELETE FROM page_keys")  # pages rendered otherwise: no cached page holds
         db.executescript(DELTA_TRIGGERS)
         db.execute("BEGIN")
-        self._bring_up_to_date(changed if self.mode == "spare" else None)
+        if self.mode == "spare":
+            self._bring_up_to_date(changed)
+        elif self.reusable:
+            self._bring_up_to_date(None)
+        # else every record is rebuilt: the tree starts empty, and the files the state lists
+        # that this build does not write go as stale files
 
     def _bring_up_to_date(self, changed: set[str] | None) -> None:
         """Make the staging tree hold the files the state lists. With ``changed`` (the files the
