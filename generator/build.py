@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -25,10 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from markupsafe import Markup
-
 from generator import GENERATOR, paths
-from generator.columns import Columns, data_reader, report_entry, report_text
+from generator.columns import Columns, data_reader, report_entry
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
 from generator.incremental import (
@@ -55,7 +52,7 @@ from generator.sitewrite import SiteWriter
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
-from generator.streamed import Reiterable, StreamedFile, page_chunks, report_text_chunks
+from generator.streamed import StreamedFile
 from generator.summaries import (
     FileHashes,
     Settled,
@@ -241,7 +238,7 @@ def _report_head(
     """The verification report without its per-record list (streamed by ``_report_records``)."""
     return {
         "report_type": "pith_mirror_verification_report",
-        "report_version": "1",
+        "report_version": "2",
         "generator": GENERATOR,
         "build_time": build_time,
         "upstream": config.upstream,
@@ -640,40 +637,6 @@ class SiteContext:
 
 
 SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage]]
-
-
-def report_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
-    """The verification report, JSON and HTML, streamed record by record in SUFFIX order."""
-    head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)
-
-    def texts() -> Iterator[str]:
-        if isinstance(ctx.records, SummaryStore):
-            return (text for _suffix, text in ctx.records.texts("report", "suffix"))
-        return (report_text(rec) for rec in _report_records(_ordered(ctx.records, "suffix")))
-
-    def json_chunks() -> Iterable[bytes]:
-        return report_text_chunks(head, texts())
-
-    def html_rows() -> Iterator[tuple[Markup, Markup]]:
-        """Each record's rows of the report's two tables, made by ``Renderer.report_rows``
-        (autoescaped templates) when the record was rendered."""
-        if isinstance(ctx.records, SummaryStore):
-            made: Iterable[tuple[str, str]] = (
-                json.loads(text) for _suffix, text in ctx.records.texts("report_html", "suffix")
-            )
-        else:
-            made = (ctx.renderer.report_rows(rec) for rec in _report_records(_ordered(ctx.records, "suffix")))
-        for row, og in made:
-            yield Markup(row), Markup(og)
-
-    def html_chunks() -> Iterable[bytes]:
-        report = {**head, "rows": Reiterable(html_rows)}
-        return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
-
-    return [
-        StreamedFile("verification.json", json_chunks),
-        StreamedFile("verification/index.html", html_chunks),
-    ]
 
 
 def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:

@@ -21,9 +21,10 @@ incremental build carries unchanged with the record):
     its item in the home page's and the listings' lists of records (``Renderer.record_row``).
 ``search_doc``
     its document in the search index's document shards, serialised.
-``list_sha256``
-    the SHA-256 of ``list_html``: a listing page's cache key is made from these, so an unchanged
-    page is recognised from an index without reading its items.
+``list_sha256``, ``report_sha256``
+    the SHA-256 of ``list_html`` and of ``report``: the cache keys of listing pages and of the
+    report's shards are made from these, so an unchanged page is recognised from an index
+    without reading its items.
 ``primary_cat``, ``arxiv_id``, ``short8``, ``version``, ``pith_number``
     plain values, so that listings and the resolver can group and order records in SQL (from
     indexes that hold them: ``generator.summaries.SCHEMA``).
@@ -73,6 +74,7 @@ class Columns(NamedTuple):
     version: int
     pith_number: str
     list_sha256: str  # SHA-256 of list_html (listing pages' cache keys)
+    report_sha256: str  # SHA-256 of report (report shards' cache keys)
 
 
 # the stored columns, in table order (summaries.SCHEMA, incremental.carry_records)
@@ -141,12 +143,13 @@ def columns(
 
     row = row_of(s)
     report = report_entry(s)
+    report_json = report_text(report)
     list_html = record_row(row)
     entry = record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, data_of)
     return Columns(
         data=encode(s),
         row=row_text(row),
-        report=report_text(report),
+        report=report_json,
         mindex=compact(entry),
         terms=terms_text(row),
         report_html=json.dumps(report_rows(report), ensure_ascii=False),
@@ -158,6 +161,7 @@ def columns(
         version=s.version,
         pith_number=s.pith_number,
         list_sha256=text_sha256(list_html),
+        report_sha256=text_sha256(report_json),
     )
 
 

@@ -1,157 +1,166 @@
-"""The verification report, ``verification.json`` and ``verification/index.html``, streamed from
-the build's summary table a chunk of records at a time.
+"""The verification report: ``verification.json`` and ``verification/index.html``, with the
+per-record entries in shards by the first two characters of the SUFFIX.
 
-Every record's entry of the JSON report (column ``report``) and its rows of the HTML report's
-two tables (column ``report_html``, a JSON pair) were made when the record was rendered
-(``generator.columns``). This step only joins them, in SUFFIX order, into the two documents:
+``verification.json`` (report version 2) holds what the build checked against (generator, build
+time, upstream, pinned keys), the number of published records, the skipped inputs and the list
+of record shards; each shard is ``verification/{PP}.json`` (its records' entries, in SUFFIX
+order) with a page ``verification/{PP}.html`` (the records table and the open-graph table of
+those records). ``verification/index.html`` shows the head and links every shard page.
 
-- ``verification.json``: the stored entries are read as UTF-8 bytes (no decoding and encoding
-  again) and joined a chunk at a time, between the head and tail of the document, exactly as
-  ``streamed.report_text_chunks`` prints them.
-- ``verification/index.html``: each chunk's pairs are decoded by one ``json.loads`` and the
-  template is handed one pair per chunk, the chunk's records rows joined and its open-graph rows
-  joined. The template only concatenates them (``{{ row }}`` in a loop, open-graph rows that are
-  not empty), so the page is byte for byte the page of one pair per record. The template walks
-  the pairs twice (records table, then open-graph table); the second walk reuses the open-graph
-  rows noted in the first instead of reading and decoding the table again (``ReportRows``).
+At 100,000 records one document with every entry was 220 MB rewritten for any change; a shard
+holds about a thousandth of that (up to 1,024 shards), depends only on its own records, and is a
+``CachedPage`` keyed by the SHA-256 of its records' stored entries (column ``report_sha256``,
+read from an index): an incremental build renders only the shards whose records changed.
 
-A build without a summary table (a plain list of summaries) gets the same two documents from
-the summaries themselves.
+Every record's entry (column ``report``) and its rows of the two HTML tables (column
+``report_html``, a JSON pair) were made when the record was rendered (``generator.columns``).
+A build without a summary table (a plain list of summaries) makes them here.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
+from itertools import groupby
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from generator.columns import report_entry, report_text
-from generator.streamed import Reiterable, StreamedFile, page_chunks, report_text_chunks
+from generator import GENERATOR
+from generator.columns import report_entry, report_text, text_sha256
+from generator.render.cached import CachedPage, page_key
+from generator.render.site import OutputFile, RecordSummary
 from generator.summaries import SummaryStore
 
 if TYPE_CHECKING:
     from generator.build import SiteContext
 
-ROWS = 1024  # records per chunk: about 1.5 MB of JSON report
+REPORT_VERSION = "2"
+SHARD_LEN = 2
 _PLACEHOLDER = "\x00records\x00"
 
 
-def report_json_blobs(head: dict[str, Any], chunks: Iterable[list[bytes]]) -> Iterator[bytes]:
-    """``streamed.report_text_chunks(head, texts)`` from the texts as UTF-8 bytes, in chunks."""
+def shard_of(suffix: str) -> str:
+    return suffix[:SHARD_LEN]
+
+
+def shard_json(prefix: str) -> str:
+    return f"verification/{prefix}.json"
+
+
+def shard_html(prefix: str) -> str:
+    return f"verification/{prefix}.html"
+
+
+def report_json_blobs(head: dict[str, Any], texts: Iterable[bytes]) -> Iterator[bytes]:
+    """``head`` with ``records`` set to the entries ``texts`` (each as ``report_text`` prints it,
+    as UTF-8 bytes): keys sorted, one-space indent, a final newline."""
     doc = dict(head, records=_PLACEHOLDER)
     text = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     before, after = text.split(json.dumps(_PLACEHOLDER, ensure_ascii=False), 1)
     yield before.encode("utf-8")
-    opening = b"[\n  "
-    for chunk in chunks:
-        if chunk:
-            yield opening + b",\n  ".join(chunk)
-            opening = b",\n  "
-    yield b"[]" if opening == b"[\n  " else b"\n ]"
+    items = list(texts)
+    yield (b"[\n  " + b",\n  ".join(items) + b"\n ]") if items else b"[]"
     yield after.encode("utf-8")
 
 
-def _column_chunks(db: sqlite3.Connection, select: str) -> Iterator[list[Any]]:
-    """The values of one expression over the summaries, in SUFFIX order, ``ROWS`` at a time."""
-    cur = db.execute(f"SELECT {select} FROM summaries ORDER BY suffix")
-    while rows := cur.fetchmany(ROWS):
-        yield [value for (value,) in rows]
+def shard_head(prefix: str) -> dict[str, Any]:
+    return {
+        "report_type": "pith_mirror_verification_records",
+        "report_version": REPORT_VERSION,
+        "generator": GENERATOR,
+        "prefix": prefix,
+    }
 
 
-def html_pair_chunks(texts: Iterable[list[str]]) -> Iterator[tuple[Markup, Markup]]:
-    """Per chunk of stored ``report_html`` pairs: (its records rows, its open-graph rows), joined."""
-    for chunk in texts:
-        if not chunk:
-            continue
-        pairs = json.loads("[" + ",".join(chunk) + "]")
-        rows, ogs = zip(*pairs, strict=True)
-        yield Markup("".join(rows)), Markup("".join(ogs))
+class _Shards:
+    """The records of the report by shard: keys, and each shard's entries and HTML rows."""
 
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        records = ctx.records
+        self.db: sqlite3.Connection | None = records.db if isinstance(records, SummaryStore) else None
+        self.plain: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+        if self.db is None:
+            for s in _sorted(records):
+                entry = report_entry(s)
+                rows = ctx.renderer.report_rows(entry)
+                self.plain.setdefault(shard_of(s.suffix), []).append((report_text(entry), rows))
 
-class _ChunkRows:
-    """A chunk's records rows, read again from the table only when printed (``__html__``)."""
-
-    def __init__(self, db: sqlite3.Connection, first: str, last: str) -> None:
-        self.db, self.first, self.last = db, first, last
-
-    def __html__(self) -> str:
-        cur = self.db.execute(
-            "SELECT report_html FROM summaries WHERE suffix BETWEEN ? AND ? ORDER BY suffix",
-            (self.first, self.last),
-        )
-        return next(html_pair_chunks([[text for (text,) in cur]]))[0]
-
-    def __str__(self) -> str:
-        return self.__html__()
-
-
-class ReportRows:
-    """``report.rows`` of the HTML report from the summary table: one (records rows, open-graph
-    rows) pair per chunk of records, in SUFFIX order.
-
-    The template walks it twice, once for the records table and once for the open-graph table,
-    of which it keeps only the second element. The first complete walk notes each chunk's
-    open-graph rows and SUFFIX range; a later walk hands back those noted rows, with the records
-    rows as a ``_ChunkRows`` that reads its chunk again only if the template prints it."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.noted: list[tuple[str, str, Markup]] | None = None
-
-    def __iter__(self) -> Iterator[tuple[Markup | _ChunkRows, Markup]]:
-        if self.noted is not None:
-            for first, last, og in self.noted:
-                yield _ChunkRows(self.db, first, last), og
+    def shard_keys(self) -> Iterator[tuple[str, int, str]]:
+        """(prefix, records, key) of every shard, in prefix order."""
+        if self.db is not None:
+            cur = self.db.execute("SELECT suffix, report_sha256 FROM summaries ORDER BY suffix")
+            for prefix, group in groupby(_fetched(cur), key=lambda r: shard_of(r[0])):
+                shas = [sha for _suffix, sha in group]
+                yield prefix, len(shas), page_key("report", prefix, shas)
             return
-        noted = []
-        cur = self.db.execute("SELECT suffix, report_html FROM summaries ORDER BY suffix")
-        while chunk := cur.fetchmany(ROWS):
-            suffixes, texts = zip(*chunk, strict=True)
-            rows, og = next(html_pair_chunks([list(texts)]))
-            noted.append((suffixes[0], suffixes[-1], og))
-            yield rows, og
-        self.noted = noted
+        for prefix, items in sorted(self.plain.items()):
+            yield prefix, len(items), page_key("report", prefix, [text_sha256(t) for t, _r in items])
+
+    def items(self, prefix: str) -> list[tuple[str, tuple[str, str]]]:
+        """(entry text, (records row, open-graph row)) of the shard's records, in SUFFIX order."""
+        if self.db is None:
+            return self.plain.get(prefix, [])
+        cur = self.db.execute(
+            "SELECT suffix, report, report_html FROM summaries WHERE suffix >= ? AND suffix < ? "
+            "ORDER BY suffix",
+            (prefix, prefix + "~"),
+        )
+        out = []
+        for suffix, text, pair in cur:
+            if shard_of(suffix) != prefix:
+                raise ValueError(f"{suffix}: not in report shard {prefix}")
+            row, og = json.loads(pair)
+            out.append((str(text), (str(row), str(og))))
+        return out
+
+    def json_file(self, prefix: str) -> OutputFile:
+        texts = (text.encode("utf-8") for text, _rows in self.items(prefix))
+        return OutputFile(shard_json(prefix), b"".join(report_json_blobs(shard_head(prefix), texts)))
+
+    def html_file(self, prefix: str) -> OutputFile:
+        rows = [(Markup(row), Markup(og)) for _text, (row, og) in self.items(prefix)]
+        report = {"prefix": prefix, "rows": rows, "json": shard_json(prefix)}
+        return self.ctx.renderer.page("verification_shard.html", shard_html(prefix), report=report)
 
 
-def verification_pages(ctx: SiteContext) -> Iterable[StreamedFile]:
-    """The verification report, JSON and HTML, streamed in SUFFIX order."""
-    from generator.build import _ordered, _report_head, _report_records
+def _fetched(cur: sqlite3.Cursor) -> Iterator[tuple[str, str]]:
+    while rows := cur.fetchmany(4096):
+        yield from rows
+
+
+def _sorted(records: Sequence[RecordSummary]) -> list[RecordSummary]:
+    return sorted(records, key=lambda s: s.suffix)
+
+
+def verification_pages(ctx: SiteContext) -> Iterator[OutputFile | CachedPage]:
+    """The report's shards (cached pages) and then its head, JSON and HTML."""
+    from generator.build import _report_head
 
     head = _report_head(ctx.config, ctx.keyring, len(ctx.records), ctx.failures, ctx.build_time)
-    records = ctx.records
+    shards = _Shards(ctx)
+    listed = []
+    for prefix, count, key in shards.shard_keys():
+        yield CachedPage(shard_json(prefix), key, partial(shards.json_file, prefix))
+        yield CachedPage(shard_html(prefix), key, partial(shards.html_file, prefix))
+        listed.append(
+            {"prefix": prefix, "records": count, "json": shard_json(prefix), "html": shard_html(prefix)}
+        )
+    doc = {**head, "record_shards": listed}
+    text = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    yield OutputFile("verification.json", text.encode("utf-8"))
+    yield ctx.renderer.page("verification.html", "verification/index.html", report=doc)
 
-    Rows = Iterable[tuple[Markup | _ChunkRows, Markup]]
-    if isinstance(records, SummaryStore):
-        db = records.db
 
-        def json_chunks() -> Iterable[bytes]:
-            return report_json_blobs(head, _column_chunks(db, "CAST(report AS BLOB)"))
-
-        def html_rows() -> Rows:
-            return ReportRows(db)  # walked twice by the template: a fresh one per page
-
-    else:
-
-        def json_chunks() -> Iterable[bytes]:
-            entries = _report_records(_ordered(records, "suffix"))
-            return report_text_chunks(head, (report_text(e) for e in entries))
-
-        def record_rows() -> Iterator[tuple[Markup, Markup]]:
-            for s in _ordered(records, "suffix"):
-                row, og = ctx.renderer.report_rows(report_entry(s))
-                yield Markup(row), Markup(og)
-
-        def html_rows() -> Rows:
-            return Reiterable(record_rows)
-
-    def html_chunks() -> Iterable[bytes]:
-        report = {**head, "rows": html_rows()}
-        return page_chunks(ctx.renderer, "verification.html", "verification/index.html", report=report)
-
-    return [
-        StreamedFile("verification.json", json_chunks),
-        StreamedFile("verification/index.html", html_chunks),
-    ]
+def read_report(site: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A built site's report: its head (``verification.json``) and every record's entry, from
+    the shards, in SUFFIX order. For programs and tests that want the whole list."""
+    head = json.loads((site / "verification.json").read_bytes())
+    records: list[dict[str, Any]] = []
+    for shard in head["record_shards"]:
+        records.extend(json.loads((site / shard["json"]).read_bytes())["records"])
+    return head, records

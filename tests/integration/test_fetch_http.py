@@ -32,6 +32,7 @@ from generator.fetch import FetchOptions, FetchReport
 from generator.fetch_cli import fetch_into
 from generator.keyring import Keyring, load_keyring
 from generator.net import HttpSettings
+from generator.report import read_report
 from generator.sources.remote import DEFAULT_KINDS, parse_wanted
 from generator.store import Store
 from generator.synth import dump_record, make_record
@@ -479,8 +480,7 @@ def test_refresh_is_conditional_and_keeps_only_growth(
     assert (site / events_path.lstrip("/")).read_bytes() == grown[events_path]
     page = (site / f"pith/{suffix}/index.html").read_text()
     assert "rollback refused" in page
-    report_json = json.loads((site / "verification.json").read_bytes())
-    entry = next(r for r in report_json["records"] if r["suffix"] == suffix)
+    entry = next(r for r in read_report(site)[1] if r["suffix"] == suffix)
     assert any("rollback refused" in n for n in entry["notes"])
 
 

@@ -487,6 +487,14 @@ def _search_shards(site: Path) -> dict[str, bytes]:
     return {p.relative_to(site).as_posix(): p.read_bytes() for p in (site / "search").glob("[dt]/*.js")}
 
 
+def _report_shards(site: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(site).as_posix(): p.read_bytes()
+        for p in (site / "verification").glob("*.*")
+        if p.name != "index.html"
+    }
+
+
 def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path, Config]) -> None:
     inputs, tmp, cfg = setup
     cfg = Config(**{**cfg.__dict__, "page_size": 4})
@@ -499,21 +507,28 @@ def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path
     assert len(shards) > 10
 
     # an unsigned field no listing shows: every listing page is kept
+    assert len(_report_shards(cfg.output)) >= 2  # the report's shards are cached pages too
     for n, note in enumerate(("a new headline", "another headline")):
         inputs.change(files[6], note)
         again = run_build(cfg, progress=False)
-        assert again.kept_pages == len(before) + len(shards), n
+        # every report shard but the changed record's (its JSON and its page)
+        kept_reports = len(_report_shards(cfg.output)) - 2
+        assert again.kept_pages == len(before) + len(shards) + kept_reports, n
         assert _listing_pages(cfg.output) == before
         assert _search_shards(cfg.output) == shards
         assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
 
     # a new record: the pages of its category and month that shift are rendered, the rest kept
-    inputs.add(1)
+    (new,) = inputs.add(1)
     added = run_build(cfg, progress=False)
+    prefix = _suffix(new)[:2]
+    kept_reports = sum(
+        1 for rel in _report_shards(cfg.output) if not rel.startswith(f"verification/{prefix}.")
+    )
     after = _listing_pages(cfg.output)
     changed = {rel for rel in after if before.get(rel) != after[rel]}
     same_shards = [rel for rel, data in _search_shards(cfg.output).items() if shards.get(rel) == data]
-    assert changed and added.kept_pages == len(after) - len(changed) + len(same_shards)
+    assert changed and added.kept_pages == len(after) - len(changed) + len(same_shards) + kept_reports
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
     assert_plain_tree(cfg.output)
 

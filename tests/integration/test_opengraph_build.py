@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from generator.cli import main
+from generator.report import read_report
 from generator.sources.local import list_files, load_records
 from generator.synth import TestKey as SigningKey
 from generator.synth import (
@@ -103,9 +104,9 @@ def test_build_publishes_copies_and_shows_results(
     assert "payload bound: this text is signed" in good_page
     assert ">2 signed and verified<" in good_page and ">1 carried<" in good_page and ">0 failed<" in good_page
     assert "This mirror's view of current state" in good_page
-    report = json.loads((out / "verification.json").read_text())
+    report, records = read_report(out)
     assert report["published"] == 3
-    og = {r["suffix"]: r["open_graph"] for r in report["records"]}
+    og = {r["suffix"]: r["open_graph"] for r in records}
     assert og[good] == [
         {"document": "bundle", "status": "verified", "codes": []},
         {"document": "state", "status": "verified", "codes": []},
@@ -116,7 +117,7 @@ def test_build_publishes_copies_and_shows_results(
         "state": "failed",
         "integrity": "failed",
     }
-    assert "integrity_bad_signature" in (out / "verification/index.html").read_text()
+    assert "integrity_bad_signature" in (out / f"verification/{bad[:2]}.html").read_text()
     # --strict: any failed open-graph check fails the build, and nothing is published
     out2 = tmp_path / "strict"
     assert main(["build", str(root), "-o", str(out2), "--keyring", str(keyring_file), "--strict", "-q"]) == 1
@@ -187,6 +188,7 @@ def test_hostile_text_is_inert(
     parse_strict(page.read_bytes(), str(page))
     assert_inert(page)
     assert_inert(out / "verification/index.html")
+    assert_inert(out / f"verification/{suffix[:2]}.html")
     html = page.read_text()
     if payload.startswith("<script>"):
         assert "&lt;script&gt;" in html  # shown, as text

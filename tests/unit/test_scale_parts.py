@@ -9,17 +9,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from markupsafe import Markup
 
 from generator import strictjson
-from generator.build import _report
 from generator.columns import report_entry, report_text, row_of
 from generator.config import Config
 from generator.errors import JsonError
 from generator.keyring import load_keyring
 from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
-from generator.streamed import Reiterable, dumps_indented, page_chunks, report_json_chunks
+from generator.streamed import dumps_indented
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
 
 # -- strict JSON: the shortcuts decide exactly as the full walk does ---------------------------
@@ -96,38 +94,12 @@ def _summary(i: int, rng: random.Random) -> RecordSummary:
     )
 
 
-@pytest.mark.parametrize("count", [0, 1, 7])
-def test_streamed_report_is_byte_identical(count: int) -> None:
-    rng = random.Random(count)
-    summaries = [_summary(i, rng) for i in range(count)]
-    cfg = Config()
-    keyring = load_keyring(())
-    full = _report(cfg, keyring, summaries, [], "2026-01-01T00:00:00Z")
-    expected = (json.dumps(full, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
-    head = {k: v for k, v in full.items() if k != "records"}
-    assert b"".join(report_json_chunks(head, full["records"])) == expected
-    renderer = Renderer(cfg, keyring)
-    rows = [tuple(Markup(h) for h in renderer.report_rows(rec)) for rec in full["records"]]
-    page = renderer.page("verification.html", "verification/index.html", report={**full, "rows": rows})
-    streamed = b"".join(
-        page_chunks(
-            renderer,
-            "verification.html",
-            "verification/index.html",
-            report={**full, "rows": Reiterable(lambda: iter(rows))},
-        )
-    )
-    assert streamed == page.data
-    for s in summaries:  # every record has its row, with its checks
-        assert f">{s.pith_number}</a>".encode() in page.data and "différent".encode() not in page.data
+def _bytes_of(rel: str) -> bytes:
+    return b'{"rel": "' + rel.encode() + b'"}'
 
 
 # -- the summary store behaves as a sequence in SUFFIX order -----------------------------------
 RENDERER = Renderer(Config(), load_keyring(()))
-
-
-def _bytes_of(rel: str) -> bytes:
-    return b'{"rel": "' + rel.encode() + b'"}'
 
 
 def test_summary_store_sequence_and_settling(tmp_path: Path) -> None:

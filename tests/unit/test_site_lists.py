@@ -4,11 +4,11 @@ the manifest's file list (``generator.filelist``) and the verification report
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator import GENERATOR, filelist, report
-from generator.build import SiteContext, _report_head, report_pages
+from generator.build import SiteContext, _report_head
+from generator.columns import report_entry, report_text
 from generator.config import Config
 from generator.keyring import load_keyring
 from generator.manifest import UNLISTED, manifest_chunks, path_key, table_manifest_chunks
 from generator.manifest import FileEntry as Entry
+from generator.render.cached import CachedPage
 from generator.render.site import RecordSummary, Renderer
-from generator.streamed import StreamedFile
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
 
 FIELDS: dict[str, Any] = {
@@ -220,61 +221,85 @@ def _bytes_of(rel: str) -> bytes:
     return b'{"rel": "' + rel.encode() + b'"}'
 
 
-def _files(files: Any) -> Iterator[tuple[str, bytes]]:
+def _files(files: Any) -> dict[str, bytes]:
+    out = {}
     for f in files:
-        assert isinstance(f, StreamedFile)
-        yield f.dest_path, b"".join(f.chunks())
+        if isinstance(f, CachedPage):
+            f = f.render()
+        out[f.dest_path] = f.data
+    return out
 
 
-@pytest.mark.parametrize(("count", "rows"), [(0, 3), (1, 3), (9, 3), (9, 4), (17, 1024)])
-def test_report_from_the_table_is_the_per_record_report(
-    count: int, rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(report, "ROWS", rows)
+def _keys(files: Any) -> dict[str, str]:
+    return {f.dest_path: f.key for f in files if isinstance(f, CachedPage)}
+
+
+def _store(summaries: list[RecordSummary], renderer: Renderer) -> SummaryStore:
+    db = connect(None)
+    for seq, s in enumerate(summaries):
+        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of, renderer=renderer)
+    settle(db, strict=False)
+    return SummaryStore(db)
+
+
+@pytest.mark.parametrize("count", [0, 1, 9, 40])
+def test_report_shards_from_the_table_are_the_per_record_report(count: int, tmp_path: Path) -> None:
     rng = random.Random(count)
     summaries = [_summary(i, rng) for i in range(count)]
     cfg = Config()
     keyring = load_keyring(())
     renderer = Renderer(cfg, keyring)
-    db = connect(None)
-    for seq, s in enumerate(summaries):
-        add_pending(db, seq, s, f"key{seq}", data_of=_bytes_of, renderer=renderer)
-    settle(db, strict=False)
-    store = SummaryStore(db)
+    store = _store(summaries, renderer)
     assert len(store) == count
 
     def ctx(records: Any) -> SiteContext:
         return SiteContext(cfg, keyring, renderer, records, [], "2026-01-01T00:00:00Z", tmp_path)
 
-    new = dict(_files(report.verification_pages(ctx(store))))
-    old = dict(_files(report_pages(ctx(store))))  # the step before chunking
-    from_list = dict(_files(report.verification_pages(ctx(summaries))))
-    assert new == old == from_list
-    assert set(new) == {"verification.json", "verification/index.html"}
+    new = _files(report.verification_pages(ctx(store)))
+    from_list = _files(report.verification_pages(ctx(summaries)))
+    assert new == from_list
+    assert _keys(report.verification_pages(ctx(store))) == _keys(report.verification_pages(ctx(summaries)))
     doc = json.loads(new["verification.json"])
     head = _report_head(cfg, keyring, count, [], "2026-01-01T00:00:00Z")
-    assert {k: v for k, v in doc.items() if k != "records"} == head
-    assert [r["suffix"] for r in doc["records"]] == sorted(s.suffix for s in summaries)
-    page = new["verification/index.html"].decode()
-    assert page.count('<a class="mono"') >= count
-    assert ("Open graph documents" in page) == any(s.open_graph for s in summaries)
+    assert {k: v for k, v in doc.items() if k != "record_shards"} == head
+    prefixes = sorted({s.suffix[:2] for s in summaries})
+    assert [sh["prefix"] for sh in doc["record_shards"]] == prefixes
+    assert sum(sh["records"] for sh in doc["record_shards"]) == count
+    entries = []
+    for shard in doc["record_shards"]:
+        data = new[shard["json"]]
+        shard_doc = json.loads(data)
+        # the shard is printed as json.dumps prints the whole document
+        assert data == (json.dumps(shard_doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+        assert shard_doc["prefix"] == shard["prefix"] and len(shard_doc["records"]) == shard["records"]
+        entries.extend(shard_doc["records"])
+        page = new[shard["html"]].decode()
+        assert page.count('<a class="mono"') >= shard["records"]
+        members = [s for s in summaries if s.suffix[:2] == shard["prefix"]]
+        assert ("Open graph documents" in page) == any(s.open_graph for s in members)
+    by_suffix = sorted(summaries, key=lambda s: s.suffix)
+    assert entries == [json.loads(report_text(report_entry(s))) for s in by_suffix]
+    index = new["verification/index.html"].decode()
+    assert all(f'verification/{sh["prefix"]}.html"' in index for sh in doc["record_shards"])
 
 
-def test_report_rows_walked_again_give_the_same_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A later walk hands back the noted open-graph rows, and the records rows read again."""
-    monkeypatch.setattr(report, "ROWS", 4)
-    rng = random.Random(11)
-    renderer = Renderer(Config(), load_keyring(()))
-    db = connect(None)
-    for seq in range(10):
-        add_pending(db, seq, _summary(seq, rng), f"key{seq}", data_of=_bytes_of, renderer=renderer)
-    settle(db, strict=False)
-    rows = report.ReportRows(db)
-    first = [(str(r), str(og)) for r, og in rows]
-    assert rows.noted is not None and len(first) == 3
-    again = list(rows)
-    assert all(isinstance(r, report._ChunkRows) for r, _og in again)
-    assert [(str(r), str(og)) for r, og in again] == first
-    expected = [json.loads(t) for _s, t in SummaryStore(db).texts("report_html", "suffix")]
-    assert "".join(r for r, _og in first) == "".join(r for r, _og in expected)
-    assert "".join(og for _r, og in first) == "".join(og for _r, og in expected) != ""
+def test_a_changed_record_changes_only_its_report_shard(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    summaries = [_summary(i, rng) for i in range(30)]
+    cfg = Config()
+    keyring = load_keyring(())
+    renderer = Renderer(cfg, keyring)
+
+    def keys(records: list[RecordSummary]) -> dict[str, str]:
+        ctx = SiteContext(cfg, keyring, renderer, _store(records, renderer), [], "t", tmp_path)
+        return _keys(report.verification_pages(ctx))
+
+    before = keys(summaries)
+    changed = list(summaries)
+    changed[7] = dataclasses.replace(changed[7], notes=("a note the report shows",))
+    after = keys(changed)
+    prefix = summaries[7].suffix[:2]
+    assert {rel for rel in before if before[rel] != after[rel]} == {
+        f"verification/{prefix}.json",
+        f"verification/{prefix}.html",
+    }
