@@ -21,10 +21,10 @@ incremental build carries unchanged with the record):
     its item in the home page's and the listings' lists of records (``Renderer.record_row``).
 ``search_doc``
     its document in the search index's document shards, serialised.
-``list_sha256``, ``report_sha256``
-    the SHA-256 of ``list_html`` and of ``report``: the cache keys of listing pages and of the
-    report's shards are made from these, so an unchanged page is recognised from an index
-    without reading its items.
+``list_sha256``, ``report_sha256``, ``mindex_sha256``
+    the SHA-256 of ``list_html``, of ``report`` and of ``mindex``: the cache keys of listing
+    pages, of the report's shards and of the mirror index's shards are made from these, so an
+    unchanged page is recognised from an index without reading its items.
 ``primary_cat``, ``arxiv_id``, ``short8``, ``version``, ``pith_number``
     plain values, so that listings and the resolver can group and order records in SQL (from
     indexes that hold them: ``generator.summaries.SCHEMA``).
@@ -75,6 +75,7 @@ class Columns(NamedTuple):
     pith_number: str
     list_sha256: str  # SHA-256 of list_html (listing pages' cache keys)
     report_sha256: str  # SHA-256 of report (report shards' cache keys)
+    mindex_sha256: str  # SHA-256 of mindex (mirror-index shards' cache keys)
 
 
 # the stored columns, in table order (summaries.SCHEMA, incremental.carry_records)
@@ -146,11 +147,12 @@ def columns(
     report_json = report_text(report)
     list_html = record_row(row)
     entry = record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, data_of)
+    mindex = compact(entry)
     return Columns(
         data=encode(s),
         row=row_text(row),
         report=report_json,
-        mindex=compact(entry),
+        mindex=mindex,
         terms=terms_text(row),
         report_html=json.dumps(report_rows(report), ensure_ascii=False),
         list_html=list_html,
@@ -162,6 +164,7 @@ def columns(
         pith_number=s.pith_number,
         list_sha256=text_sha256(list_html),
         report_sha256=text_sha256(report_json),
+        mindex_sha256=text_sha256(mindex),
     )
 
 

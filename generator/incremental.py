@@ -83,7 +83,7 @@ from generator.write import (
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = "9"
+STATE_VERSION = "10"
 STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from typing import Any
 
@@ -31,6 +33,7 @@ from generator.columns import compact
 from generator.errors import JsonError, MirrorIndexError, OutputError
 from generator.identifiers import HEX64_RE, SUFFIX_RE, is_arxiv_id
 from generator.paths import safe_rel
+from generator.render.cached import CachedPage, page_key
 from generator.render.site import OutputFile
 from generator.sources.remote import DEFAULT_KINDS, RECORD, site_path
 from generator.strictjson import loads_strict
@@ -133,45 +136,83 @@ def _shard_bytes(prefix: str, entry_texts: list[str]) -> bytes:
     return (before + "[" + ",".join(entry_texts) + "]" + after).encode()
 
 
-def mirror_index_files(ctx: Any) -> Iterator[OutputFile]:
-    """Site step (``build.SITE_STEPS``): the index of the records in ``ctx.records``."""
+def mirror_index_files(ctx: Any) -> Iterator[OutputFile | CachedPage]:
+    """Site step (``build.SITE_STEPS``): the index of the records in ``ctx.records``.
+
+    From a summary table, each shard is a ``CachedPage`` keyed by its records' stored entries'
+    SHA-256s (column ``mindex_sha256``, read from an index). The top lists every shard's size and
+    SHA-256: for a shard the previous build wrote under the same key (the writer keeps it) they
+    are that file's, from the build's file table; other shards are made here."""
+    if isinstance(ctx.records, SummaryStore):
+        yield from _from_table(ctx.records.db)
+        return
     staging = ctx.staging
 
     def read(rel: str) -> bytes:
         return bytes((staging / safe_rel(rel)).read_bytes())
 
-    entries: Iterable[tuple[str, str]]
-    if isinstance(ctx.records, SummaryStore):
-        entries = ctx.records.texts("mindex", "suffix")  # made when each record was rendered
-    else:
-        entries = (
-            (
-                s.suffix,
-                compact(
-                    record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, read)
-                ),
-            )
-            for s in ctx.records
-        )
     shards = []
     total = 0
-    # records come in SUFFIX order and may live on disk: stream them, one shard at a time
+    entries = (
+        (
+            s.suffix,
+            compact(record_entry(s.suffix, s.pith_number, s.arxiv_id, s.canonical_sha256, s.outputs, read)),
+        )
+        for s in ctx.records
+    )
     for prefix, group in groupby(entries, key=lambda e: e[0][:PREFIX_LEN]):
         texts = [text for _suffix, text in group]
         data = _shard_bytes(prefix, texts)
-        path = shard_path(prefix)
         total += len(texts)
-        shards.append(
-            {
-                "prefix": prefix,
-                "path": path,
-                "records": len(texts),
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        )
-        yield OutputFile(path, data)
-    yield OutputFile(
+        shards.append(_shard_ref(prefix, len(texts), len(data), hashlib.sha256(data).hexdigest()))
+        yield OutputFile(shard_path(prefix), data)
+    yield _top(total, shards)
+
+
+def _from_table(db: sqlite3.Connection) -> Iterator[OutputFile | CachedPage]:
+    shards = []
+    total = 0
+    keys = db.execute("SELECT suffix, mindex_sha256 FROM summaries ORDER BY suffix").fetchall()
+    for prefix, group in groupby(keys, key=lambda r: str(r[0])[:PREFIX_LEN]):
+        shas = [str(sha) for _suffix, sha in group]
+        key = page_key("mirror-index", prefix, shas)
+        path = shard_path(prefix)
+        total += len(shas)
+        held = db.execute(
+            "SELECT f.sha256, f.size FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ? AND k.key = ?",
+            (path, key),
+        ).fetchone()
+        if held is not None:
+            sha, size = str(held[0]), int(held[1])
+            made = partial(_shard_file, db, prefix)
+        else:
+            out = _shard_file(db, prefix)
+            sha, size = hashlib.sha256(out.data).hexdigest(), len(out.data)
+            made = partial(lambda f: f, out)
+        shards.append(_shard_ref(prefix, len(shas), size, sha))
+        yield CachedPage(path, key, made)
+    yield _top(total, shards)
+
+
+def _shard_file(db: sqlite3.Connection, prefix: str) -> OutputFile:
+    cur = db.execute(
+        "SELECT suffix, mindex FROM summaries WHERE suffix >= ? AND suffix < ? ORDER BY suffix",
+        (prefix, prefix + "~"),
+    )
+    texts = []
+    for suffix, text in cur:
+        if str(suffix)[:PREFIX_LEN] != prefix:
+            raise OutputError(f"{suffix}: not in mirror-index shard {prefix}")
+        texts.append(str(text))
+    return OutputFile(shard_path(prefix), _shard_bytes(prefix, texts))
+
+
+def _shard_ref(prefix: str, records: int, size: int, sha256: str) -> dict[str, Any]:
+    return {"prefix": prefix, "path": shard_path(prefix), "records": records, "size": size, "sha256": sha256}
+
+
+def _top(total: int, shards: list[dict[str, Any]]) -> OutputFile:
+    return OutputFile(
         TOP,
         _dump(
             {

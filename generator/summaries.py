@@ -47,6 +47,7 @@ CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_n
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE INDEX IF NOT EXISTS summaries_signed ON summaries (signed_key);
 CREATE INDEX IF NOT EXISTS summaries_report ON summaries (suffix, report_sha256);
+CREATE INDEX IF NOT EXISTS summaries_mindex ON summaries (suffix, mindex_sha256);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (input_key, rel))

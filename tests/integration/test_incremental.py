@@ -488,11 +488,10 @@ def _search_shards(site: Path) -> dict[str, bytes]:
 
 
 def _report_shards(site: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(site).as_posix(): p.read_bytes()
-        for p in (site / "verification").glob("*.*")
-        if p.name != "index.html"
-    }
+    """The report's and the mirror index's shards (cached pages keyed by their records)."""
+    found = [p for p in (site / "verification").glob("*.*") if p.name != "index.html"]
+    found += [p for p in (site / "mirror-index").glob("*.json") if p.name != "index.json"]
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in found}
 
 
 def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path, Config]) -> None:
@@ -511,8 +510,9 @@ def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path
     for n, note in enumerate(("a new headline", "another headline")):
         inputs.change(files[6], note)
         again = run_build(cfg, progress=False)
-        # every report shard but the changed record's (its JSON and its page)
-        kept_reports = len(_report_shards(cfg.output)) - 2
+        # every report shard but the changed record's (its JSON and its page), and every
+        # mirror-index shard but the changed record's
+        kept_reports = len(_report_shards(cfg.output)) - 3
         assert again.kept_pages == len(before) + len(shards) + kept_reports, n
         assert _listing_pages(cfg.output) == before
         assert _search_shards(cfg.output) == shards
@@ -522,9 +522,7 @@ def test_unchanged_listing_pages_are_kept_not_rendered(setup: tuple[Inputs, Path
     (new,) = inputs.add(1)
     added = run_build(cfg, progress=False)
     prefix = _suffix(new)[:2]
-    kept_reports = sum(
-        1 for rel in _report_shards(cfg.output) if not rel.startswith(f"verification/{prefix}.")
-    )
+    kept_reports = sum(1 for rel in _report_shards(cfg.output) if Path(rel).stem != prefix)
     after = _listing_pages(cfg.output)
     changed = {rel for rel in after if before.get(rel) != after[rel]}
     same_shards = [rel for rel, data in _search_shards(cfg.output).items() if shards.get(rel) == data]
