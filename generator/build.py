@@ -46,7 +46,7 @@ from generator.reader_site import READER_STEPS
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.report import verification_pages
-from generator.scan import Scan, import_carried, scan_inputs
+from generator.scan import Scan, import_carried, input_stamp, scan_inputs
 from generator.shard import outside_shard
 from generator.sitewrite import SiteWriter
 from generator.sources import RawRecord
@@ -324,9 +324,15 @@ def _run_build(
             old = staged.old_state
             staged.reusable = staged.reusable and reuse
             staged.trusted = staged.trusted and reuse
+            stamp = input_stamp(sources, config.store) if incremental else None
             if staged.reusable and old.db is not None:
-                scan = scan_inputs(_inputs(config, sources), old, config.suffix_prefixes, staged.scan_path)
-                digest, count = scan.digest, scan.count
+                if stamp is not None and stamp == old.meta("input_stamp"):
+                    digest, count = old.meta("inputs"), int(old.meta("input_count") or 0)
+                else:
+                    scan = scan_inputs(
+                        _inputs(config, sources), old, config.suffix_prefixes, staged.scan_path
+                    )
+                    digest, count = scan.digest, scan.count
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
                     problem = old.check_live_files()
                     if problem is None:
@@ -548,6 +554,7 @@ def _run_build(
                 meta_set(db, "fingerprint", fingerprint)
                 meta_set(db, "inputs", inputs_hex())
                 meta_set(db, "input_count", counts["inputs"])
+                meta_set(db, "input_stamp", stamp or "")
                 db.execute("DELETE FROM pending")
                 db.execute("DELETE FROM carried")
                 db.execute("DELETE FROM page_keys WHERE rel NOT IN (SELECT rel FROM files)")

@@ -12,6 +12,7 @@ inputs again as a clean build does.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from generator.incremental import BuildState, input_key
 from generator.shard import outside_shard
 from generator.sources import RawRecord
+from generator.sources.local import _mirror_root_of_file, is_mirror_tree, list_files
 
 RETAIN_RECORDS = 4096  # new or changed inputs kept in memory after the scan, at most
 RETAIN_BYTES = 64 << 20  # and their bytes, at most
@@ -48,8 +50,9 @@ def scan_inputs(
     try:
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
+        # appended in input order (no key index to keep: import_carried keeps the first of each)
         db.execute(
-            "CREATE TABLE carried (input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL)"
+            "CREATE TABLE carried (input_key TEXT NOT NULL, seq INTEGER NOT NULL, where_ TEXT NOT NULL)"
         )
         db.execute("BEGIN")
         batch: list[tuple[int, RawRecord, str]] = []
@@ -58,7 +61,7 @@ def scan_inputs(
             nonlocal carried, retained, held
             known = old.known([k for _s, _r, k in batch])
             rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
-            db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", rows)
+            db.executemany("INSERT INTO carried VALUES (?, ?, ?)", rows)
             carried += len(rows)
             if retained is not None:
                 for item in batch:
@@ -87,12 +90,39 @@ def scan_inputs(
     return Scan(h.hexdigest(), count, outside, carried, retained)
 
 
+def input_stamp(sources: Iterable[Path], store: Path | None) -> str | None:
+    """SHA-256 over the path, size, modification and change times, inode and device of every
+    input file, or None when the inputs are not plain files (a download store, or a mirror-shaped
+    tree whose records pull in files beside them). Equal stamps mean the same bytes, as for
+    ``make`` and ``rsync``: a file cannot be rewritten without a new change time."""
+    if store is not None:
+        return None
+    h = hashlib.sha256()
+    for src in sources:
+        if is_mirror_tree(src) or (src.is_file() and _mirror_root_of_file(src) is not None):
+            return None
+        h.update(f"source {src}\0".encode("utf-8", "surrogatepass"))
+        for path in list_files(src):
+            try:
+                st = os.stat(path, follow_symlinks=True)
+            except OSError:
+                return None
+            h.update(
+                f"{path}\0{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_dev}\n".encode(
+                    "utf-8", "surrogatepass"
+                )
+            )
+    return h.hexdigest()
+
+
 def import_carried(db: sqlite3.Connection, scratch: Path) -> None:
     """Copy the scan's ``carried`` rows into the build database's ``carried`` table."""
     db.execute("COMMIT")
     db.execute("ATTACH DATABASE ? AS scan", (str(scratch),))
     try:
-        db.execute("INSERT OR IGNORE INTO carried SELECT input_key, seq, where_ FROM scan.carried")
+        db.execute(
+            "INSERT OR IGNORE INTO carried SELECT input_key, seq, where_ FROM scan.carried ORDER BY rowid"
+        )
     finally:
         db.execute("DETACH DATABASE scan")
         db.execute("BEGIN")

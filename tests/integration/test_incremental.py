@@ -612,3 +612,36 @@ def test_inputs_are_read_once_or_again_past_the_bound(
     monkeypatch.undo()
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
     assert leftovers(cfg.output.parent, cfg.output.name) == []
+
+
+def test_unchanged_input_files_are_not_read_again(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the same input files (path, size, times, inode) nothing is read; a file rewritten
+    with its old modification time put back still has a new change time, and is read."""
+    from generator import sources
+
+    inputs, tmp, cfg = setup
+    files = inputs.add(6)
+    build(cfg)
+    reads: list[Path] = []
+    real = sources.local.read_file
+
+    def counting(path: Path, max_bytes: int = 0) -> Any:
+        reads.append(path)
+        return real(path, max_bytes) if max_bytes else real(path)
+
+    monkeypatch.setattr(sources.local, "read_file", counting)
+    assert build(cfg) == {"unchanged": True, "inputs": 6}
+    assert reads == []
+    os.utime(files[2])  # the same bytes, a new time: read, and still nothing to rebuild
+    assert build(cfg) == {"unchanged": True, "inputs": 6}
+    assert len(reads) == 6
+    st = files[3].stat()
+    inputs.change(files[3], "changed, old time put back")
+    os.utime(files[3], ns=(st.st_atime_ns, st.st_mtime_ns))
+    reads.clear()
+    counts = build(cfg)
+    assert len(reads) >= 6 and counts.get("unchanged") is None
+    monkeypatch.undo()
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
