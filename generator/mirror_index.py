@@ -172,7 +172,8 @@ def mirror_index_files(ctx: Any) -> Iterator[OutputFile | CachedPage]:
 def _from_table(db: sqlite3.Connection) -> Iterator[OutputFile | CachedPage]:
     shards = []
     total = 0
-    keys = db.execute("SELECT suffix, mindex_sha256 FROM summaries ORDER BY suffix").fetchall()
+    cur = db.execute("SELECT suffix, mindex_sha256 FROM summaries ORDER BY suffix")
+    keys = (row for rows in iter(lambda: cur.fetchmany(4096), []) for row in rows)
     for prefix, group in groupby(keys, key=lambda r: str(r[0])[:PREFIX_LEN]):
         shas = [str(sha) for _suffix, sha in group]
         key = page_key("mirror-index", prefix, shas)
