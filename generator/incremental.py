@@ -249,13 +249,19 @@ class BuildState:
         """A cheap check that the live tree still holds the files the state lists: every one a
         regular file of the recorded size with one link. Returns a problem, or None."""
         assert self.db is not None
-        for rel, size in self.db.execute("SELECT rel, size FROM files"):
-            try:
-                st = os.lstat(self.output / rel)
-            except OSError:
-                return f"{rel} is missing"
-            if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:
-                return f"{rel} is not the file the build state recorded"
+        fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            cur = self.db.execute("SELECT rel, size FROM files")
+            while rows := cur.fetchmany(4096):
+                for rel, size in rows:
+                    try:
+                        st = os.stat(rel, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        return f"{rel} is missing"
+                    if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:
+                        return f"{rel} is not the file the build state recorded"
+        finally:
+            os.close(fd)
         return None
 
     def close(self) -> None:
