@@ -209,13 +209,9 @@ def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -
         h.update(hash_line(e.path, e.sha256, e.size))
         count += 1
         total += e.size
-    head = json.dumps(
-        _manifest_doc(h.hexdigest(), count, total, **fields), sort_keys=True, indent=1, ensure_ascii=False
-    )
+    yield _head(h.hexdigest(), count, total, fields)
     if count == 0:
-        yield f'{head[:-2]},\n "files": []\n}}\n'.encode()
         return
-    yield f'{head[:-2]},\n "files": [\n'.encode()
     buf: list[str] = []
     sep = ""
     for e in entries():
@@ -226,6 +222,16 @@ def manifest_chunks(entries: Callable[[], Iterable[FileEntry]], **fields: Any) -
             buf = []
     buf.append("\n ]\n}\n")
     yield "".join(buf).encode("utf-8", "surrogateescape")
+
+
+def _head(root: str, count: int, total: int, fields: dict[str, Any]) -> bytes:
+    """The manifest up to its file list (the whole manifest when there are no files)."""
+    head = json.dumps(
+        _manifest_doc(root, count, total, **fields), sort_keys=True, indent=1, ensure_ascii=False
+    )
+    if count == 0:
+        return f'{head[:-2]},\n "files": []\n}}\n'.encode()
+    return f'{head[:-2]},\n "files": [\n'.encode()
 
 
 def table_manifest_chunks(
@@ -245,13 +251,9 @@ def table_manifest_chunks(
             spool.write(chunk.listed)
             count += chunk.count
             total += chunk.total
-        head = json.dumps(
-            _manifest_doc(h.hexdigest(), count, total, **fields), sort_keys=True, indent=1, ensure_ascii=False
-        )
+        yield _head(h.hexdigest(), count, total, fields)
         if count == 0:
-            yield f'{head[:-2]},\n "files": []\n}}\n'.encode()
             return
-        yield f'{head[:-2]},\n "files": [\n'.encode()
         spool.seek(0)
         while data := spool.read(_CHUNK):
             yield data
