@@ -26,6 +26,7 @@ from generator.manifest import FileEntry as Entry
 from generator.render.cached import CachedPage
 from generator.render.site import RecordSummary, Renderer
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
+from tests.unit.test_scale_parts import _summary as plain_summary
 
 FIELDS: dict[str, Any] = {
     "build_time": "2026-01-01T00:00:00Z",
@@ -189,29 +190,17 @@ def test_any_table_gives_the_per_file_rule(sizes: dict[str, int], rows: int) -> 
 
 # -- the verification report -------------------------------------------------------------------
 def _summary(i: int, rng: random.Random) -> RecordSummary:
-    suffix = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(26))
+    """A summary with characters the report escapes, and open-graph documents and notes."""
+    s = plain_summary(i, rng)
     og: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (("bundle", "verified", ()), ("integrity", "failed", ("integrity_bad_signature",)))
         if i % 4 == 1
         else ()
     )
-    return RecordSummary(
-        suffix=suffix,
-        pith_number=f"pith:2026:{suffix}",
-        arxiv_id=f"2601.{i:05d}",
-        version=1,
+    return dataclasses.replace(
+        s,
         title=f'T\u00eftle {i} "q" \\ <b>\n',
-        authors="A. M\u00fcller",
-        submitted_at=f"2026-01-{1 + i % 28:02d}T00:00:00Z",
-        primary_cat="cs.LG",
-        canonical_sha256=f"{i:064x}",
-        raw_sha256=f"{i + 1:064x}",
-        key_id="k",
-        key_fingerprint="f" * 32,
-        signed_at=None if i % 3 == 0 else f"2026-05-{1 + i % 27:02d}T02:04:46Z",
-        where=f"in/{i}.json",
         checks=(("receipt", "verified", "ok"), ("title", "warning", 'diff\u00e9rent "x" \\ \x01 <i>')),
-        outputs=(f"pith/{suffix}.json", f"pith/{suffix}/index.html"),
         open_graph=og,
         notes=("upstream said: \u2028 <script>",) if i % 5 == 2 else (),
     )
