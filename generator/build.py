@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from generator import GENERATOR, paths
-from generator.columns import Columns, data_reader, report_entry
+from generator.columns import Columns, data_reader
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
 from generator.incremental import (
@@ -235,7 +235,7 @@ def _signed_time(s: RecordSummary) -> datetime | None:
 def _report_head(
     config: Config, keyring: Keyring, published: int, failures: list[RecordError], build_time: str
 ) -> dict[str, Any]:
-    """The verification report without its per-record list (streamed by ``_report_records``)."""
+    """The verification report's head (``generator.report`` adds the list of record shards)."""
     return {
         "report_type": "pith_mirror_verification_report",
         "report_version": "2",
@@ -246,32 +246,6 @@ def _report_head(
         "published": published,
         "skipped": [{"where": f.where, "code": f.code, "detail": f.detail} for f in failures],
     }
-
-
-def _report_records(summaries: Iterable[RecordSummary]) -> Iterator[dict[str, Any]]:
-    for s in summaries:
-        yield report_entry(s)
-
-
-def _report(
-    config: Config,
-    keyring: Keyring,
-    summaries: Iterable[RecordSummary],
-    failures: list[RecordError],
-    build_time: str,
-) -> dict[str, Any]:
-    """The whole report as one dict (small sites and tests; the build streams it)."""
-    ordered = sorted(summaries, key=lambda s: s.suffix)
-    head = _report_head(config, keyring, len(ordered), failures, build_time)
-    return {**head, "records": list(_report_records(ordered))}
-
-
-def _ordered(records: Sequence[RecordSummary], *keys: str, reverse: bool = False) -> Iterator[RecordSummary]:
-    if isinstance(records, SummaryStore):
-        return records.ordered(*keys, reverse=reverse)
-    return iter(
-        sorted(records, key=lambda s: tuple(getattr(s, k) for k in (*keys, "suffix")), reverse=reverse)
-    )
 
 
 def run_build(

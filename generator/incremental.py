@@ -127,16 +127,6 @@ def input_key(raw: RawRecord) -> str:
     return h.hexdigest()
 
 
-def inputs_digest(records: Iterable[RawRecord]) -> tuple[str, int]:
-    """SHA-256 over the input keys of all records, in order, and their number."""
-    h = hashlib.sha256()
-    n = 0
-    for raw in records:
-        h.update(bytes.fromhex(input_key(raw)))
-        n += 1
-    return h.hexdigest(), n
-
-
 def _hash_tree(h: hashlib._Hash, root: Path, label: str) -> None:
     if not root.is_dir():
         h.update(f"{label}: missing\n".encode())
@@ -652,6 +642,5 @@ __all__ = [
     "IncrementalSite",
     "drop_spare",
     "input_key",
-    "inputs_digest",
     "render_fingerprint",
 ]

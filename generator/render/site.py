@@ -251,13 +251,6 @@ class Renderer:
         return self.page("paper.html", paths.paper_page(short8), short8=short8, targets=list(targets))
 
     # -- site pages --------------------------------------------------------------------------
-    def render_report(self, report: dict[str, Any]) -> list[OutputFile]:
-        data = (json.dumps(report, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
-        return [
-            OutputFile("verification.json", data),
-            self.page("verification.html", "verification/index.html", report=report),
-        ]
-
     def render_fixed(self) -> list[OutputFile]:
         files = [
             self.page("404.html", "404.html"),
