@@ -59,7 +59,7 @@ import secrets
 import shutil
 import sqlite3
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -239,19 +239,8 @@ class BuildState:
         """A cheap check that the live tree still holds the files the state lists: every one a
         regular file of the recorded size with one link. Returns a problem, or None."""
         assert self.db is not None
-        fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            cur = self.db.execute("SELECT rel, size FROM files")
-            while rows := cur.fetchmany(4096):
-                for rel, size in rows:
-                    try:
-                        st = os.stat(rel, dir_fd=fd, follow_symlinks=False)
-                    except OSError:
-                        return f"{rel} is missing"
-                    if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:
-                        return f"{rel} is not the file the build state recorded"
-        finally:
-            os.close(fd)
+        for rel, missing in unlike_listed(self.db, self.output, missing_on=(OSError,)):
+            return f"{rel} is missing" if missing else f"{rel} is not the file the build state recorded"
         return None
 
     def close(self) -> None:
@@ -547,8 +536,23 @@ def check_spare(parent: int, state: str, staging: str, skip: frozenset[str]) -> 
     does not hold as a regular file of the recorded size with one link."""
     bind_to_parent(parent)
     db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
-    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    bad: list[str] = []
+    try:
+        return [rel for rel, _missing in unlike_listed(db, Path(staging), skip)]
+    finally:
+        db.close()
+
+
+def unlike_listed(
+    db: sqlite3.Connection,
+    root: Path,
+    skip: frozenset[str] = frozenset(),
+    missing_on: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError),
+) -> Iterator[tuple[str, bool]]:
+    """(rel, missing) for each file a state's ``files`` table lists (but not those in ``skip``)
+    that ``root`` does not hold as a regular file of the recorded size with one link: one
+    ``lstat`` each, relative to ``root``'s directory descriptor. ``missing_on`` are the errors
+    that count as a missing file (others are raised)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         cur = db.execute("SELECT rel, size FROM files")
         while rows := cur.fetchmany(4096):
@@ -557,15 +561,13 @@ def check_spare(parent: int, state: str, staging: str, skip: frozenset[str]) -> 
                     continue
                 try:
                     st = os.stat(rel, dir_fd=fd, follow_symlinks=False)
-                except (FileNotFoundError, NotADirectoryError):
-                    bad.append(rel)
+                except missing_on:
+                    yield str(rel), True
                     continue
                 if st.st_size != size or st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
-                    bad.append(rel)
+                    yield str(rel), False
     finally:
         os.close(fd)
-        db.close()
-    return bad
 
 
 def _copy_state(src: Path, dest: Path) -> None:
