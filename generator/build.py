@@ -303,6 +303,7 @@ def _run_build(
                 if stamp is not None and stamp == old.meta("input_stamp"):
                     digest, count = old.meta("inputs"), int(old.meta("input_count") or 0)
                 else:
+                    staged.prefetch_state()
                     scan = scan_inputs(
                         _inputs(config, sources), old, config.suffix_prefixes, staged.scan_path
                     )

@@ -59,6 +59,7 @@ import secrets
 import shutil
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -303,6 +304,8 @@ class IncrementalSite(StagedSite):
         self.counts = CarryCounts()
         self._checker: ProcessPoolExecutor | None = None
         self._check: Future[list[str]] | None = None
+        self._prefetch: threading.Thread | None = None
+        self._prefetch_error: BaseException | None = None
 
     @property
     def based(self) -> bool:
@@ -317,11 +320,44 @@ class IncrementalSite(StagedSite):
         self.reusable = self.old_state.valid and self.old_state.meta("fingerprint") == self.fingerprint
         return self
 
+    def prefetch_state(self) -> None:
+        """Start copying the live state (``begin`` needs the copy) in a thread, so the copy
+        overlaps the input scan: the copy is kernel work (``copy_file_range``) and releases the
+        GIL, the scan is Python on the other core."""
+        old = self.old_state
+        if self._prefetch is not None or not (self.trusted and old.db is not None):
+            return
+
+        def run() -> None:
+            try:
+                _copy_state(old.path, self.new_state_path)
+            except BaseException as exc:  # handed to begin(), which raises it
+                self._prefetch_error = exc
+
+        self._prefetch = threading.Thread(target=run, name="pith-mirror state copy", daemon=True)
+        self._prefetch.start()
+
+    def _take_prefetch(self) -> bool:
+        """Wait for ``prefetch_state``'s copy; True when there is one."""
+        if self._prefetch is None:
+            return False
+        self._prefetch.join()
+        self._prefetch = None
+        if self._prefetch_error is not None:
+            error, self._prefetch_error = self._prefetch_error, None
+            with contextlib.suppress(OSError):
+                self.new_state_path.unlink()
+            raise error
+        return True
+
     def begin(self) -> None:
         """Start the new state and tree (see the module docstring)."""
         spare = spare_path(self.output)
         old = self.old_state
+        copied = self._take_prefetch()
         if not (self.trusted and old.db is not None):
+            if copied:
+                self.new_state_path.unlink()
             drop_spare(self.output)
             self.db = connect(self.new_state_path)
             self.mode = "fresh"
@@ -339,7 +375,8 @@ class IncrementalSite(StagedSite):
         else:
             drop_spare(self.output)
             self.mode = "copy"
-        _copy_state(old.path, self.new_state_path)
+        if not copied:
+            _copy_state(old.path, self.new_state_path)
         db = connect(self.new_state_path)
         self.db = db
         changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
@@ -438,6 +475,9 @@ class IncrementalSite(StagedSite):
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if self._prefetch is not None:
+                self._prefetch.join()
+                self._prefetch = None
             if self._checker is not None:
                 self._checker.shutdown(cancel_futures=True)
                 self._checker = None
