@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS summaries (
   raw_sha256 TEXT NOT NULL, signed_key TEXT, {columns}) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS places (suffix TEXT PRIMARY KEY, where_ TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, primary_cat, list_sha256);
+CREATE INDEX IF NOT EXISTS summaries_search ON summaries (submitted_at, suffix, search_doc, terms);
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number, arxiv_id, version);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE INDEX IF NOT EXISTS summaries_signed ON summaries (signed_key);

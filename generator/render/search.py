@@ -243,10 +243,9 @@ def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
     (stored, or made now)."""
     db = getattr(records, "db", None)
     if isinstance(db, sqlite3.Connection) and callable(getattr(records, "pairs", None)):
-        # The unary "+" makes SQLite scan the table and sort, instead of walking the
-        # (submitted_at, suffix) index with one primary-key lookup per row: at 100,000 records
-        # 0.4 s against 2 s.
-        cur = db.execute("SELECT search_doc, terms FROM summaries ORDER BY +submitted_at, +suffix")
+        # read from the summaries_search index alone (a table scan follows each row's overflow
+        # pages: at 100,000 records 0.15 s against 0.8 s)
+        cur = db.execute("SELECT search_doc, terms FROM summaries ORDER BY submitted_at, suffix")
         return chain.from_iterable(iter(lambda: cur.fetchmany(512), []))
     return ((doc_text(row), terms_text(row)) for row in rows(records, "submitted_at"))
 
