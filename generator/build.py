@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from generator import GENERATOR, paths
 from generator.columns import Columns, data_reader
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError, RecordError, VerificationError
+from generator.forked import Forked
 from generator.incremental import (
     BuildState,
     IncrementalSite,
@@ -42,13 +44,13 @@ from generator.manifest import manifest_files
 from generator.mirror_index import mirror_index_files
 from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
-from generator.reader_site import READER_STEPS
+from generator.reader_site import READER_STEPS, listing_pages, search_files
 from generator.render.cached import CachedPage
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.report import verification_pages
 from generator.scan import Scan, import_carried, input_stamp, scan_inputs
 from generator.shard import outside_shard
-from generator.sitewrite import SiteWriter
+from generator.sitewrite import ChildWriter, SiteWriter, StepsOutcome
 from generator.sources import RawRecord
 from generator.sources.local import load_records
 from generator.sources.store import load_store_records
@@ -63,6 +65,7 @@ from generator.summaries import (
     new_record_copies,
     record_columns,
     settle,
+    share_database,
 )
 from generator.verify import verify_record
 from generator.write import StagedSite, bind_to_parent, check_output_dir, put_file
@@ -476,14 +479,36 @@ def _run_build(
                 hashes,
             )
             writer = SiteWriter(staging, hashes, db, based=based, fail_after=fail_after)
-            for step in SITE_STEPS:
-                ts = time.monotonic()
-                before = writer.files
-                for f in step(ctx):
-                    writer.emit(f)
-                writer.flush()
-                took = time.monotonic() - ts
-                log.debug("site step %s: %d file(s) in %.2fs", step.__name__, writer.files - before, took)
+            children: list[Forked[StepsOutcome]] = []
+            if isinstance(staged, IncrementalSite) and jobs > 1:
+                # the steps in CHILD_STEPS run in forked processes beside the others; they read
+                # the build database through their own connections (write-ahead log: this
+                # connection goes on writing), and this process notes what they wrote
+                share_database(db)
+                children = [
+                    Forked(partial(_steps_in_child, staged.new_state_path, step, ctx, based), step.__name__)
+                    for step in CHILD_STEPS
+                ]
+                db.execute("BEGIN")
+            try:
+                for step in SITE_STEPS:
+                    if children and step in CHILD_STEPS:
+                        continue
+                    ts = time.monotonic()
+                    before = writer.files
+                    for f in step(ctx):
+                        writer.emit(f)
+                    writer.flush()
+                    took = time.monotonic() - ts
+                    log.debug("site step %s: %d file(s) in %.2fs", step.__name__, writer.files - before, took)
+                for child in children:
+                    outcome = child.result()
+                    writer.take(outcome)
+                    for name, n, took in outcome.took:
+                        log.debug("site step %s (beside the others): %d file(s) in %.2fs", name, n, took)
+            finally:
+                for child in children:
+                    child.cancel()
             site_files, kept_pages = writer.files, writer.kept_pages
             report.stage_times["site pages"] = time.monotonic() - t1
             report.kept_pages = kept_pages
@@ -621,6 +646,25 @@ class SiteContext:
 SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage]]
 
 
+def _steps_in_child(state: Path, step: SiteStep, ctx: SiteContext, based: bool) -> StepsOutcome:
+    """In a forked child: run ``step`` on its own read-only connection to the build database,
+    writing its files into the staging tree and returning what the parent's writer notes."""
+    db = sqlite3.connect(str(state), isolation_level=None)
+    try:
+        db.execute("PRAGMA query_only=ON")
+        db.execute("PRAGMA cache_size=-16384")
+        writer = ChildWriter(ctx.staging, db, based=based)
+        own = dataclasses.replace(ctx, records=SummaryStore(db), known_hashes=writer.hashes)
+        ts = time.monotonic()
+        for f in step(own):
+            writer.emit(f)
+        outcome = writer.finish()
+        outcome.took.append((step.__name__, outcome.files, time.monotonic() - ts))
+        return outcome
+    finally:
+        db.close()
+
+
 def fixed_files(ctx: SiteContext) -> Iterable[OutputFile]:
     return ctx.renderer.render_fixed()
 
@@ -652,6 +696,10 @@ SITE_STEPS: list[SiteStep] = [
     mirror_index_files,
     *READER_STEPS,
 ]
+# Steps that run in forked processes beside the others when the build has a state file and more
+# than one core: each writes files no other step writes and reads only the summaries and the
+# file list. The two costliest steps.
+CHILD_STEPS: tuple[SiteStep, ...] = (listing_pages, search_files)
 # manifest_files lists every other file of the tree: keep it last.
 FINAL_STEPS: list[SiteStep] = [manifest_files]
 

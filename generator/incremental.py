@@ -71,7 +71,7 @@ from generator.config import Config
 from generator.keyring import Keyring
 from generator.paths import safe_rel
 from generator.sources import RawRecord
-from generator.summaries import FileHashes, connect, meta_get, meta_set
+from generator.summaries import FileHashes, connect, meta_get, meta_set, unshare_database
 from generator.write import (
     OLD_TAG,
     STAGING_TAG,
@@ -545,6 +545,7 @@ class IncrementalSite(StagedSite):
         meta_set(db, "spare", (self.old_state.meta("root") or "") if keep else "")
         meta_set(db, "delta_valid", "1" if self.based else "0")
         db.execute("COMMIT")
+        unshare_database(db)
         db.close()
         self.db = None
         _fsync_dir(self.staging)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.paths import safe_rel
@@ -104,11 +105,20 @@ class SiteWriter:
             )
             kept = {c.dest_path for c in cached if known.get(c.dest_path) == c.key}
             self.hashes.keep(sorted(kept))
-        self.db.executemany(
-            "INSERT OR REPLACE INTO page_keys VALUES (?, ?)",
-            [(c.dest_path, c.key) for c in cached if c.dest_path not in kept],
-        )
+        self._store_keys([(c.dest_path, c.key) for c in cached if c.dest_path not in kept])
         return kept
+
+    def _store_keys(self, rows: Sequence[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO page_keys VALUES (?, ?)", rows)
+
+    def take(self, outcome: StepsOutcome) -> None:
+        """Note what ``ChildWriter`` wrote in another process, as if this writer had."""
+        self.hashes.keep(outcome.kept)
+        self.hashes.record_many(outcome.recorded)
+        self._note(outcome.noted)
+        self._store_keys(outcome.keys)
+        self.files += outcome.files
+        self.kept_pages += outcome.kept_pages
 
     def _write(self, outputs: Sequence[OutputFile]) -> None:
         if not outputs:
@@ -130,3 +140,51 @@ class SiteWriter:
             if noted:
                 self.hashes.record_many(noted)
             raise OSError(5, "injected fault while writing", rel)
+
+
+@dataclass
+class StepsOutcome:
+    """What a ``ChildWriter`` did, for the parent's ``SiteWriter.take``."""
+
+    files: int = 0
+    kept_pages: int = 0
+    kept: list[str] = field(default_factory=list)  # files kept as the staging tree holds them
+    recorded: list[tuple[str, str, int]] = field(default_factory=list)  # (rel, SHA-256, size)
+    noted: list[str] = field(default_factory=list)  # site-wide files of this build
+    keys: list[tuple[str, str]] = field(default_factory=list)  # (rel, key) of rendered cached pages
+    took: list[tuple[str, int, float]] = field(default_factory=list)  # (step, files, seconds)
+
+
+class _NotingHashes(FileHashes):
+    """A ``FileHashes`` that reads the build's file list but notes its changes in an outcome."""
+
+    def __init__(self, db: sqlite3.Connection, outcome: StepsOutcome, *, based: bool) -> None:
+        super().__init__(db, based=based)
+        self.outcome = outcome
+
+    def record_many(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        self.outcome.recorded.extend(rows)
+
+    def keep(self, rels: Sequence[str]) -> None:
+        self.outcome.kept.extend(rels)
+
+
+class ChildWriter(SiteWriter):
+    """A ``SiteWriter`` for a forked process: it writes files into the staging tree and reads
+    the build database (its own read-only connection), but every change it would make to the
+    database goes into ``outcome`` instead, for the parent to apply (``SiteWriter.take``)."""
+
+    def __init__(self, staging: Path, db: sqlite3.Connection, *, based: bool) -> None:
+        self.outcome = StepsOutcome()
+        super().__init__(staging, _NotingHashes(db, self.outcome, based=based), db, based=based)
+
+    def _note(self, rels: Sequence[str]) -> None:
+        self.outcome.noted.extend(rels)
+
+    def _store_keys(self, rows: Sequence[tuple[str, str]]) -> None:
+        self.outcome.keys.extend(rows)
+
+    def finish(self) -> StepsOutcome:
+        self.flush()
+        self.outcome.files, self.outcome.kept_pages = self.files, self.kept_pages
+        return self.outcome

@@ -141,6 +141,23 @@ def connect(path: Path | None) -> sqlite3.Connection:
     return db
 
 
+def share_database(db: sqlite3.Connection) -> None:
+    """Let other processes read a build database (its own file) while ``db`` goes on writing:
+    commit, and switch to a write-ahead log (readers see the last commit; the writer is never
+    blocked by them). Leaves ``db`` outside a transaction, holding no lock (fork now, then
+    ``BEGIN``). ``unshare_database`` switches back before the file is published."""
+    db.execute("COMMIT")
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"the build database cannot use a write-ahead log (mode {mode})")
+
+
+def unshare_database(db: sqlite3.Connection) -> None:
+    """After ``share_database`` and a ``COMMIT``, once the readers are gone: one file again."""
+    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        db.execute("PRAGMA journal_mode=DELETE")
+
+
 class SummaryStore(Sequence[RecordSummary]):
     """The accepted records' summaries, in SUFFIX order."""
 

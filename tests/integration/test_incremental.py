@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
 from generator.incremental import spare_path, spare_state_path, state_path
+from generator.render import search
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
 
@@ -121,8 +123,10 @@ def build(cfg: Config, **kw: Any) -> dict[str, Any]:
     return report.incremental
 
 
-def test_incremental_equals_clean_after_every_change(setup: tuple[Inputs, Path, Config]) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])  # with 2, the costliest site steps run in forked processes
+def test_incremental_equals_clean_after_every_change(setup: tuple[Inputs, Path, Config], jobs: int) -> None:
     inputs, tmp, cfg = setup
+    cfg = Config(**{**cfg.__dict__, "jobs": jobs})
     files = inputs.add(30)
     site = cfg.output
 
@@ -189,8 +193,10 @@ def test_tampered_live_site_is_rebuilt_not_trusted(setup: tuple[Inputs, Path, Co
     assert_plain_tree(cfg.output)
 
 
-def test_injected_fault_keeps_previous_site(setup: tuple[Inputs, Path, Config]) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_injected_fault_keeps_previous_site(setup: tuple[Inputs, Path, Config], jobs: int) -> None:
     inputs, _tmp, cfg = setup
+    cfg = Config(**{**cfg.__dict__, "jobs": jobs})
     files = inputs.add(10)
     build(cfg)
     before = snapshot(cfg.output)
@@ -204,6 +210,37 @@ def test_injected_fault_keeps_previous_site(setup: tuple[Inputs, Path, Config]) 
     assert leftovers(cfg.output.parent, cfg.output.name) == []
     counts = build(cfg)
     assert counts["rebuilt"] == 3
+
+
+def test_failing_step_in_a_forked_process_keeps_previous_site(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site step that runs beside the others (in a forked process) and fails: the build fails
+    with the step's error, the previous site and state stay, nothing is left behind."""
+    inputs, _tmp, cfg = setup
+    cfg = Config(**{**cfg.__dict__, "jobs": 2})
+    files = inputs.add(10)
+    build(cfg)
+    before = snapshot(cfg.output)
+    state_before = state_path(cfg.output).read_bytes()
+    inputs.change(files[1], "fault")
+
+    def full_disk(_records: object) -> Iterator[object]:
+        raise OSError(28, "No space left on device", f"search/t/{os.getpid()}.js")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(search, "build_search", full_disk)
+    with pytest.raises(OutputError, match="No space left on device") as failed:
+        build(cfg)
+    pid = int(str(failed.value).split("search/t/")[1].split(".js")[0])
+    assert pid != os.getpid()  # the step ran in another process
+    assert snapshot(cfg.output) == before
+    assert state_path(cfg.output).read_bytes() == state_before
+    assert leftovers(cfg.output.parent, cfg.output.name) == []
+    monkeypatch.undo()
+    counts = build(cfg)
+    assert counts["rebuilt"] == 1
+    assert snapshot(cfg.output) == clean_tree(cfg, _tmp / "clean")
 
 
 def _kill_run(cfg: Config, delay: float, incremental: bool) -> int | None:
