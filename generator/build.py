@@ -45,7 +45,7 @@ from generator.mirror_index import mirror_index_files
 from generator.mirrors import mirror_manifest_files
 from generator.progress import Progress
 from generator.reader_site import READER_STEPS, listing_pages, search_files
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.report import verification_pages
 from generator.scan import Scan, import_carried, input_stamp, scan_inputs
@@ -643,7 +643,7 @@ class SiteContext:
     known_hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage]]
+SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage | KeptTree]]
 
 
 def _steps_in_child(state: Path, step: SiteStep, ctx: SiteContext, based: bool) -> StepsOutcome:

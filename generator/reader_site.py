@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from generator import paths
 from generator.render import feeds, listings, resolve, search
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree
 from generator.render.records import rows
 from generator.render.site import OutputFile, Renderer
 
@@ -34,13 +34,13 @@ def listing_pages(ctx: SiteContext) -> Iterable[OutputFile | CachedPage]:
     return listings.build_listings(ctx.renderer, ctx.records, ctx.build_time)
 
 
-def search_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage]:
+def search_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage | KeptTree]:
     dest = "search/index.html"
     yield _tool_page(ctx.renderer, "search.html", dest, total=len(ctx.records), query_value="")
     yield from search.build_search(ctx.records)
 
 
-def resolve_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage]:
+def resolve_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage | KeptTree]:
     yield _tool_page(ctx.renderer, "resolve.html", "resolve/index.html")
     yield from resolve.build_resolve(ctx.records)
     yield from resolve.short_redirects(ctx.renderer, ctx.records)

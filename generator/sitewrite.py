@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.paths import safe_rel
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree
 from generator.render.site import OutputFile
 from generator.streamed import StreamedFile
 from generator.summaries import FileHashes
@@ -54,7 +54,11 @@ class SiteWriter:
         self._batch: list[OutputFile | CachedPage] = []
         self._rels: set[str] = set()
 
-    def emit(self, f: OutputFile | StreamedFile | CachedPage) -> None:
+    def emit(self, f: OutputFile | StreamedFile | CachedPage | KeptTree) -> None:
+        if isinstance(f, KeptTree):
+            self.flush()
+            self._keep_tree(f.prefix)
+            return
         if isinstance(f, StreamedFile):
             self.flush()
             keep = self.hashes.get_sha(f.dest_path)
@@ -90,6 +94,21 @@ class SiteWriter:
 
     def _note(self, rels: Sequence[str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO temp.site_noted VALUES (?)", [(r,) for r in rels])
+
+    def _keep_tree(self, prefix: str) -> None:
+        """Keep every file the build's file list has under ``prefix`` (the previous build's)."""
+        if not self.based:
+            raise ValueError(f"{prefix}: nothing to keep in a build that does not start from a previous one")
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rels = [
+            str(r)
+            for (r,) in self.db.execute("SELECT rel FROM files WHERE rel >= ? AND rel < ?", (prefix, end))
+        ]
+        self.hashes.keep(rels)
+        self._note(rels)
+        self.kept_pages += len(rels)
+        for rel in rels:
+            self._count(rel)
 
     def _keep(self, cached: Sequence[CachedPage]) -> set[str]:
         """Note the keys of ``cached``; the paths of those whose file the previous build wrote

@@ -27,13 +27,17 @@ import json
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree, previous_key
 from generator.render.records import rows, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
+
+SHARDS = "resolve/shards.js"
+T = TypeVar("T")
 
 LAYOUT = {
     "layout": "pith-mirror-resolve",
@@ -158,26 +162,63 @@ def _short_data(name: str, group: list[tuple[str, str]]) -> dict[str, object]:
     return {k: sorted(v) for k, v in shorts.items()}
 
 
-def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+def _shards_hash() -> hashlib._Hash:
+    """The key of ``resolve/shards.js``: SHA-256 over the layout, then (``update``) the ``repr``
+    of every id and short-number entry in shard order: everything the shards show."""
+    return hashlib.sha256(repr(("resolve", LAYOUT)).encode())
+
+
+def _entries(records: Sequence[RecordSummary]) -> Iterator[tuple[str | int, ...]]:
+    yield from _alias_groups(records)
+    yield from _short_numbers(records)
+
+
+def shards_digest(records: Sequence[RecordSummary]) -> str:
+    """The key of ``resolve/shards.js`` for ``records`` (``_shards_hash``), in one read."""
+    h = _shards_hash()
+    for entry in _entries(records):
+        h.update(repr(entry).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage | KeptTree]:
     """Every shard, streamed in id order from an index (``SummaryStore.alias_groups``,
     ``short_numbers``), as ``CachedPage``s keyed by the shard's entries: a shard whose entries
     did not change is kept, neither serialised nor hashed. Ids are checked against their shard
-    when the shard is rendered."""
+    when the shard is rendered. When the previous build's ``resolve/shards.js`` has the digest
+    of every entry (``shards_digest``), nothing changed: only ``KeptTree("resolve/")``."""
+    previous = previous_key(records, SHARDS)
+    if previous is not None and shards_digest(records) == previous:
+        yield KeptTree("resolve/")
+        return
     yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
     names: list[str] = []
-    for _shard_prefix, alias_group in itertools.groupby(_alias_groups(records), key=operator.itemgetter(0)):
+    h = _shards_hash()
+
+    def hashed(entries: Iterator[T]) -> Iterator[T]:
+        for entry in entries:
+            h.update(repr(entry).encode("utf-8", "surrogatepass"))
+            yield entry
+
+    for _shard_prefix, alias_group in itertools.groupby(
+        hashed(_alias_groups(records)), key=operator.itemgetter(0)
+    ):
         group = list(alias_group)
         name = arxiv_shard(group[0][1])
         names.append(name)
         yield from _cached_shard(name, group, functools.partial(_arxiv_data, name, group))
-    for _first2, short_group in itertools.groupby(_short_numbers(records), key=lambda r: r[0][:2]):
+    for _first2, short_group in itertools.groupby(hashed(_short_numbers(records)), key=lambda r: r[0][:2]):
         shorts = list(short_group)
         name = short_shard(shorts[0][0])
         names.append(name)
         yield from _cached_shard(name, shorts, functools.partial(_short_data, name, shorts))
     if len(set(names)) != len(names):
         raise OutputError("resolve shards are not consecutive in id order")
-    yield OutputFile("resolve/shards.js", f"PithResolve.shards({_dump(sorted(names))});\n".encode())
+    made = OutputFile(SHARDS, f"PithResolve.shards({_dump(sorted(names))});\n".encode())
+    if isinstance(getattr(records, "db", None), sqlite3.Connection):
+        yield CachedPage(SHARDS, h.hexdigest(), lambda: made)
+    else:
+        yield made
 
 
 def short_redirects(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[OutputFile]:

@@ -25,7 +25,10 @@ characters of the Pith number's SUFFIX (the short number).
 
 Document shards and term shards are ``CachedPage``s: a key digests exactly what goes into the
 file (a shard's documents; a leaf's terms with their document numbers), so an incremental build
-carries every shard whose key is unchanged instead of serialising it again.
+carries every shard whose key is unchanged instead of serialising it again. The manifest's key
+digests every document and its terms in order (one read of a covering index): when the previous
+build wrote the manifest under the same key, nothing in the index changed, and the step keeps
+the whole ``search/`` directory (``KeptTree``) without building the postings.
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ from functools import partial
 from itertools import accumulate, chain, pairwise
 
 from generator.columns import Row
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree, previous_key
 from generator.render.records import rows
 from generator.render.site import OutputFile, RecordSummary
 
 FORMAT = 2  # 2: documents numbered oldest first
+MANIFEST = "search/manifest.js"
 DOCS_PER_SHARD = 128
 LEAF_BYTES = 48 * 1024
 MAX_LEAF_DEPTH = 6
@@ -250,6 +254,25 @@ def _with_terms(records: Sequence[RecordSummary]) -> Iterator[tuple[str, str]]:
     return ((doc_text(row), terms_text(row)) for row in rows(records, "submitted_at"))
 
 
+def _index_hash() -> hashlib._Hash:
+    """The manifest's key: SHA-256 over the layout's constants, then (``update``) each record's
+    document and terms, oldest first (neither holds a newline): everything the index shows."""
+    layout = ["pith-mirror search", FORMAT, DOCS_PER_SHARD, LEAF_BYTES, MAX_LEAF_DEPTH, STOP_WORDS]
+    return hashlib.sha256(json.dumps(layout).encode())
+
+
+def _hash_line(text: str, terms: str) -> bytes:
+    return f"{text}\n{terms}\n".encode("utf-8", "surrogatepass")
+
+
+def index_digest(records: Sequence[RecordSummary]) -> str:
+    """The manifest's key for ``records`` (``_index_hash``), in one read of their documents."""
+    h = _index_hash()
+    for text, terms in _with_terms(records):
+        h.update(_hash_line(text, terms))
+    return h.hexdigest()
+
+
 def _doc_shard(shard: int, docs: list[str]) -> CachedPage:
     key = hashlib.sha256(f"pith-mirror search docs {FORMAT}\n{shard}\n".encode())
     key.update(",".join(docs).encode("utf-8", "surrogatepass"))  # as docs_js joins them
@@ -264,15 +287,23 @@ def _leaf(postings: Postings, prefix: str, lo: int, hi: int) -> CachedPage:
     )
 
 
-def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage | KeptTree]:
     """All search files for ``records`` in one oldest-first pass: document shards are yielded as
     they fill; only the postings (4 bytes a term occurrence) stay in memory. Every shard
-    is a ``CachedPage`` (rendered only when its key is new); the manifest comes last."""
+    is a ``CachedPage`` (rendered only when its key is new); the manifest comes last. When the
+    previous build's manifest has this index's digest, only ``KeptTree("search/")``."""
+    previous = previous_key(records, MANIFEST)
+    digest = index_digest(records) if previous is not None else None
+    if digest is not None and digest == previous:
+        yield KeptTree("search/")
+        return
     postings = Postings()
     docs: list[str] = []
     shard = 0
     n = 0
+    h = _index_hash()
     for n, (text, terms) in enumerate(_with_terms(records), start=1):
+        h.update(_hash_line(text, terms))
         postings.add_document(n - 1, terms)
         docs.append(text)
         if len(docs) == DOCS_PER_SHARD:
@@ -293,4 +324,8 @@ def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | Cach
         "stop_words": STOP_WORDS,
     }
     # last: a page that loads the manifest finds every shard it names already written
-    yield OutputFile("search/manifest.js", _js("PithSearch.manifest", manifest))
+    made = OutputFile(MANIFEST, _js("PithSearch.manifest", manifest))
+    if isinstance(getattr(records, "db", None), sqlite3.Connection):
+        yield CachedPage(MANIFEST, h.hexdigest(), lambda: made)
+    else:
+        yield made

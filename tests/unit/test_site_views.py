@@ -141,6 +141,11 @@ def test_cached_pages_from_store_equal_those_from_a_list(
 
     for build in (resolve.build_resolve, listed):
         from_store, from_list = _made(build(store)), _made(build(list(store)))
+        # the resolver's marker is a cached page (keyed by the digest of every entry) only when
+        # built from a build's database, which can tell whether the previous build wrote it
+        marker = from_store.pop(resolve.SHARDS, None)
+        if marker is not None:
+            assert marker == (resolve.shards_digest(store), from_list.pop(resolve.SHARDS)[1])
         assert from_store == from_list
         assert sum(key is not None for key, _data in from_store.values()) > 10
 
@@ -154,7 +159,8 @@ def test_keys_change_with_what_a_page_shows(records: list[RecordSummary], store:
     after = _made(resolve.build_resolve(_store([*records[:7], new, *records[8:]])))
     changed = {rel for rel in after if after[rel] != before.get(rel)}
     shard = resolve.arxiv_shard(old.arxiv_id)
-    assert changed == {f"resolve/{shard}.json", f"resolve/{shard}.js"}
+    assert changed == {f"resolve/{shard}.json", f"resolve/{shard}.js", resolve.SHARDS}
+    assert after[resolve.SHARDS][1] == before[resolve.SHARDS][1]  # its key digests every entry
     assert {rel for rel in after if after[rel][0] != before[rel][0]} == changed
 
     pages = _made(listings.build_listings(RENDERER, store, "t"))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from generator.render.cached import CachedPage, KeptTree, previous_key
 from generator.render.site import OutputFile
-from generator.sitewrite import BATCH, SiteWriter
+from generator.sitewrite import BATCH, ChildWriter, SiteWriter
 from generator.streamed import StreamedFile
-from generator.summaries import FileHashes, connect
+from generator.summaries import FileHashes, SummaryStore, connect
 
 
 def test_later_file_with_the_same_path_wins_and_all_are_noted(tmp_path: Path) -> None:
@@ -40,3 +42,60 @@ def test_injected_fault_stops_at_the_given_file(tmp_path: Path) -> None:
             writer.emit(OutputFile(f"{i}.txt", b"x"))
         writer.flush()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.txt", "1.txt", "2.txt"]
+
+
+def _previous_build(db: sqlite3.Connection) -> None:
+    """A build database as an incremental build finds it: the previous build's files and keys."""
+    rows = [("search/d/0.js", "k0"), ("search/manifest.js", "digest"), ("searcher/x.html", "kx")]
+    db.executemany("INSERT INTO files VALUES (?, ?, 1)", [(rel, "0" * 64) for rel, _k in rows])
+    db.executemany("INSERT INTO page_keys VALUES (?, ?)", rows)
+
+
+def test_kept_tree_keeps_exactly_the_directory(tmp_path: Path) -> None:
+    db = connect(None)
+    _previous_build(db)
+    writer = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True)
+    writer.emit(OutputFile("search/index.html", b"page"))
+    writer.emit(KeptTree("search/"))
+    writer.flush()
+    noted = {str(r) for (r,) in db.execute("SELECT rel FROM temp.noted")}
+    site = {str(r) for (r,) in db.execute("SELECT rel FROM temp.site_noted")}
+    # search/index.html was written first; the tree then keeps what the file list has under
+    # search/ (now including it), not searcher/
+    assert noted == site == {"search/index.html", "search/d/0.js", "search/manifest.js"}
+    assert writer.kept_pages == 3 and writer.files == 4
+    assert previous_key(SummaryStore(db), "search/manifest.js") == "digest"
+    assert previous_key(SummaryStore(db), "search/nothing.js") is None
+    assert previous_key([], "search/manifest.js") is None  # records without a build database
+
+
+def test_kept_tree_needs_a_previous_build(tmp_path: Path) -> None:
+    db = connect(None)
+    writer = SiteWriter(tmp_path, FileHashes(db), db)
+    with pytest.raises(ValueError, match="does not start from a previous one"):
+        writer.emit(KeptTree("search/"))
+    with pytest.raises(ValueError, match="a directory"):
+        KeptTree("search")
+
+
+def test_child_writer_notes_what_the_parent_takes(tmp_path: Path) -> None:
+    """A ChildWriter changes nothing in the database; SiteWriter.take applies its outcome."""
+    db = connect(None)
+    _previous_build(db)
+    child = ChildWriter(tmp_path, db, based=True)
+    child.emit(OutputFile("listing/1.html", b"one"))
+    child.emit(CachedPage("search/d/0.js", "k0", lambda: OutputFile("search/d/0.js", b"never")))
+    child.emit(CachedPage("search/d/1.js", "k1", lambda: OutputFile("search/d/1.js", b"docs")))
+    outcome = child.finish()
+    assert db.execute("SELECT count(*) FROM temp.noted").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM page_keys").fetchone()[0] == 3
+    assert (tmp_path / "search/d/1.js").read_bytes() == b"docs"
+    assert not (tmp_path / "search/d/0.js").exists()  # kept: the staging tree holds it
+    assert outcome.kept == ["search/d/0.js"] and outcome.keys == [("search/d/1.js", "k1")]
+    parent = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True)
+    parent.take(outcome)
+    assert parent.files == 3 and parent.kept_pages == 1
+    assert dict(db.execute("SELECT rel, key FROM page_keys"))["search/d/1.js"] == "k1"
+    assert FileHashes(db)["search/d/1.js"] == hashlib.sha256(b"docs").hexdigest()
+    noted = {str(r) for (r,) in db.execute("SELECT rel FROM temp.site_noted")}
+    assert noted == {"listing/1.html", "search/d/0.js", "search/d/1.js"}
