@@ -217,6 +217,13 @@ class SummaryStore(Sequence[RecordSummary]):
             "FROM summaries ORDER BY arxiv_id, version, pith_number"
         )
 
+    def resolver_entries(self) -> Iterator[tuple[str, str, str, str, int]]:
+        """(SHORT8, SUFFIX, pith number, arXiv id, version) of every record in SUFFIX order,
+        read from the ``summaries_short8`` index alone: everything the resolver shows."""
+        yield from self._query(
+            "SELECT short8, suffix, pith_number, arxiv_id, version FROM summaries ORDER BY short8, suffix"
+        )
+
     def short_numbers(self) -> Iterator[tuple[str, str]]:
         """(SHORT8, pith number) of every record, in SHORT8 (then SUFFIX) order."""
         yield from self._query("SELECT short8, pith_number FROM summaries ORDER BY short8, suffix")

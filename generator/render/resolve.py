@@ -27,7 +27,6 @@ import json
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
 
 from generator import paths
 from generator.errors import OutputError
@@ -37,7 +36,6 @@ from generator.render.records import rows, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
 SHARDS = "resolve/shards.js"
-T = TypeVar("T")
 
 LAYOUT = {
     "layout": "pith-mirror-resolve",
@@ -162,22 +160,19 @@ def _short_data(name: str, group: list[tuple[str, str]]) -> dict[str, object]:
     return {k: sorted(v) for k, v in shorts.items()}
 
 
-def _shards_hash() -> hashlib._Hash:
-    """The key of ``resolve/shards.js``: SHA-256 over the layout, then (``update``) the ``repr``
-    of every id and short-number entry in shard order: everything the shards show."""
-    return hashlib.sha256(repr(("resolve", LAYOUT)).encode())
-
-
-def _entries(records: Sequence[RecordSummary]) -> Iterator[tuple[str | int, ...]]:
-    yield from _alias_groups(records)
-    yield from _short_numbers(records)
-
-
 def shards_digest(records: Sequence[RecordSummary]) -> str:
-    """The key of ``resolve/shards.js`` for ``records`` (``_shards_hash``), in one read."""
-    h = _shards_hash()
-    for entry in _entries(records):
-        h.update(repr(entry).encode("utf-8", "surrogatepass"))
+    """The key of ``resolve/shards.js``: SHA-256 over the layout and, in SUFFIX order, every
+    record's (SHORT8, SUFFIX, pith number, arXiv id, version): everything the shards show (they
+    are a function of these entries), in one read of an index for a build's records."""
+    h = hashlib.sha256(repr(("resolve", LAYOUT)).encode())
+    view = getattr(records, "resolver_entries", None)
+    entries: Iterable[tuple[str | int, ...]] = (
+        view()
+        if callable(view)
+        else ((s.suffix[:8], s.suffix, s.pith_number, s.arxiv_id, s.version) for s in rows(records))
+    )
+    for entry in entries:
+        h.update(repr(tuple(entry)).encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
@@ -188,26 +183,18 @@ def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | Cac
     when the shard is rendered. When the previous build's ``resolve/shards.js`` has the digest
     of every entry (``shards_digest``), nothing changed: only ``KeptTree("resolve/")``."""
     previous = previous_key(records, SHARDS)
-    if previous is not None and shards_digest(records) == previous:
+    digest = shards_digest(records) if previous is not None else None
+    if digest is not None and digest == previous:
         yield KeptTree("resolve/")
         return
     yield OutputFile("resolve/index.json", (json.dumps(LAYOUT, indent=1, sort_keys=True) + "\n").encode())
     names: list[str] = []
-    h = _shards_hash()
-
-    def hashed(entries: Iterator[T]) -> Iterator[T]:
-        for entry in entries:
-            h.update(repr(entry).encode("utf-8", "surrogatepass"))
-            yield entry
-
-    for _shard_prefix, alias_group in itertools.groupby(
-        hashed(_alias_groups(records)), key=operator.itemgetter(0)
-    ):
+    for _shard_prefix, alias_group in itertools.groupby(_alias_groups(records), key=operator.itemgetter(0)):
         group = list(alias_group)
         name = arxiv_shard(group[0][1])
         names.append(name)
         yield from _cached_shard(name, group, functools.partial(_arxiv_data, name, group))
-    for _first2, short_group in itertools.groupby(hashed(_short_numbers(records)), key=lambda r: r[0][:2]):
+    for _first2, short_group in itertools.groupby(_short_numbers(records), key=lambda r: r[0][:2]):
         shorts = list(short_group)
         name = short_shard(shorts[0][0])
         names.append(name)
@@ -216,7 +203,7 @@ def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | Cac
         raise OutputError("resolve shards are not consecutive in id order")
     made = OutputFile(SHARDS, f"PithResolve.shards({_dump(sorted(names))});\n".encode())
     if isinstance(getattr(records, "db", None), sqlite3.Connection):
-        yield CachedPage(SHARDS, h.hexdigest(), lambda: made)
+        yield CachedPage(SHARDS, digest or shards_digest(records), lambda: made)
     else:
         yield made
 

@@ -80,11 +80,14 @@ def list_files(src: Path) -> list[Path]:
     raise SourceError(f"{src}: no such file or directory")
 
 
+LINES_BUFFER = 1 << 20  # a JSON Lines file is read in 1 MiB blocks (records are a few KB each)
+
+
 def read_file(path: Path, max_bytes: int = MAX_BYTES) -> Iterator[RawRecord]:
     """The records in one file, each with its exact bytes."""
     try:
         if path.name.endswith(LINES_SUFFIXES):
-            with path.open("rb") as fh:
+            with path.open("rb", buffering=LINES_BUFFER) as fh:
                 for lineno, line in enumerate(_bounded_lines(fh, max_bytes, path), start=1):
                     body = line.rstrip(b"\n").rstrip(b"\r")
                     if body.strip():

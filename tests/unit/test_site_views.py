@@ -102,7 +102,9 @@ def test_listing_views_are_sorted_like_the_summaries(
     assert store.list_items_of(some) == {s.suffix: RENDERER.record_row(s) for s in records[5:9]}
 
 
-@pytest.mark.parametrize("view", ["alias_groups", "short_numbers", "listing_keys", "search documents"])
+@pytest.mark.parametrize(
+    "view", ["alias_groups", "short_numbers", "listing_keys", "resolver_entries", "search documents"]
+)
 def test_views_read_an_index_alone(store: SummaryStore, view: str) -> None:
     """A view that visits every record reads a covering index, never the wide summary rows."""
     import re
@@ -146,6 +148,7 @@ def test_cached_pages_from_store_equal_those_from_a_list(
         marker = from_store.pop(resolve.SHARDS, None)
         if marker is not None:
             assert marker == (resolve.shards_digest(store), from_list.pop(resolve.SHARDS)[1])
+            assert resolve.shards_digest(store) == resolve.shards_digest(list(store))
         assert from_store == from_list
         assert sum(key is not None for key, _data in from_store.values()) > 10
 
