@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS summaries (
   raw_sha256 TEXT NOT NULL, signed_key TEXT, {columns}) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS places (suffix TEXT PRIMARY KEY, where_ TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS summaries_time ON summaries (submitted_at, suffix, primary_cat, list_sha256);
-CREATE INDEX IF NOT EXISTS summaries_search ON summaries (submitted_at, suffix, search_doc, terms);
+{search_index};
 CREATE INDEX IF NOT EXISTS summaries_short8 ON summaries (short8, suffix, pith_number, arxiv_id, version);
 CREATE INDEX IF NOT EXISTS summaries_key ON summaries (input_key);
 CREATE INDEX IF NOT EXISTS summaries_signed ON summaries (signed_key);
@@ -64,9 +64,13 @@ CREATE TEMP TABLE IF NOT EXISTS overwritten (
   rel TEXT PRIMARY KEY, writer TEXT NOT NULL, pith TEXT NOT NULL) WITHOUT ROWID;
 """
 
+# read by the search step (documents and terms, oldest first) without touching the wide rows
+SEARCH_INDEX = (
+    "CREATE INDEX IF NOT EXISTS summaries_search ON summaries (submitted_at, suffix, search_doc, terms)"
+)
 SCHEMA = _SCHEMA.replace(
     "{columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMN_NAMES)
-)
+).replace("{search_index}", SEARCH_INDEX)
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -513,10 +517,18 @@ def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled
             "JOIN places w ON w.suffix = s.suffix WHERE w.where_ != c.where_"
         ).fetchall()
         db.executemany("UPDATE places SET where_ = ? WHERE suffix = ?", [(w, sfx) for sfx, w in moved])
+    # Into an empty table (a fresh state), the wide search index is made after the rows, in
+    # one sort, instead of entry by entry in time order: 2-2.5 s against 3.5 s or more of CPU
+    # at 100,000 records.
+    empty = db.execute("SELECT 1 FROM summaries LIMIT 1").fetchone() is None
+    if empty:
+        db.execute("DROP INDEX IF EXISTS summaries_search")
     db.execute(
         "INSERT INTO summaries SELECT suffix, submitted_at, input_key, raw_sha256, signed_key, "
         f"{', '.join(COLUMN_NAMES)} FROM pending ORDER BY suffix"
     )
+    if empty:
+        db.execute(SEARCH_INDEX)
     db.execute("INSERT INTO places SELECT suffix, where_ FROM pending ORDER BY suffix")
     newest = db.execute("SELECT max(signed_key) FROM summaries").fetchone()[0]
     if newest is not None:
