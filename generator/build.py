@@ -61,6 +61,7 @@ from generator.summaries import (
     SummaryStore,
     add_pending,
     connect,
+    held_files,
     meta_set,
     new_record_copies,
     record_columns,
@@ -68,7 +69,7 @@ from generator.summaries import (
     share_database,
 )
 from generator.verify import verify_record
-from generator.write import StagedSite, bind_to_parent, check_output_dir, put_file
+from generator.write import StagedSite, bind_to_parent, check_output_dir, is_plain, put_file
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,22 @@ Result = tuple[
 ]
 
 
-def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
-    """Verify, render and write each record; returns what each record wrote, with hashes."""
+# What the staging tree holds of a record's files (rel -> (SHA-256, size)) when a build that
+# rebuilds every record starts from the spare: a file with the same bytes is left as it is.
+Held = dict[str, tuple[str, int]]
+NOTHING_HELD: Held = {}
+# (input position, input, files held)
+Work = tuple[int, RawRecord, Held]
+
+
+def _process_chunk(chunk: list[Work]) -> list[Result]:
+    """Verify, render and write each record; returns what each record wrote, with hashes. A
+    file whose bytes the staging tree holds already (``held``, and a plain file of that size
+    there) is not written again."""
     renderer: Renderer = _worker["renderer"]
     staging: Path | None = _worker["staging"]
     out: list[Result] = []
-    for seq, raw in chunk:
+    for seq, raw, held in chunk:
         try:
             rec = verify_record(raw, _worker["keyring"], max_bytes=_worker["max_bytes"])
         except RecordError as exc:
@@ -131,8 +142,10 @@ def _process_chunk(chunk: list[tuple[int, RawRecord]]) -> list[Result]:
         written: list[tuple[str, str, int]] = []
         if staging is not None:
             for f in files:
-                put_file(staging, f.dest_path, f.data)
-                written.append((f.dest_path, hashlib.sha256(f.data).hexdigest(), len(f.data)))
+                sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
+                if held.get(f.dest_path) != (sha, size) or not is_plain(staging / f.dest_path, size):
+                    put_file(staging, f.dest_path, f.data)
+                written.append((f.dest_path, sha, size))
         cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
         out.append((seq, summary, None, tuple(written), cols))
     return out
@@ -339,12 +352,17 @@ def _run_build(
         keys: dict[int, str] = {}
         inputs_hex = key_digest.hexdigest
 
-        def feed() -> Iterator[tuple[int, RawRecord]]:
+        # every record is rebuilt into the spare (a template or code change): the files it holds
+        # for a record whose input did not change are looked up, and rewritten only if they differ
+        rewrite = based and not carry and isinstance(staged, IncrementalSite) and staged.mode == "spare"
+
+        def feed() -> Iterator[Work]:
             """Inputs to verify and render; with a usable state, known ones are only noted."""
             batch: list[tuple[int, RawRecord, str]] = []
 
-            def flush() -> Iterator[tuple[int, RawRecord]]:
+            def flush() -> Iterator[Work]:
                 known = old.known([k for _s, _r, k in batch]) if carry and old is not None else set()
+                held = held_files(db, [k for _s, _r, k in batch]) if rewrite else {}
                 carried = []
                 for seq, raw, key in batch:
                     if key in known:
@@ -352,7 +370,7 @@ def _run_build(
                     else:
                         keys[seq] = key
                         counts["rebuilt"] += 1
-                        yield seq, raw
+                        yield seq, raw, held.get(key, NOTHING_HELD)
                 if carried:
                     db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", carried)
                     counts["carried"] += len(carried)
@@ -372,14 +390,14 @@ def _run_build(
                     yield from flush()
             yield from flush()
 
-        def scanned(retained: list[tuple[int, RawRecord, str]]) -> Iterator[tuple[int, RawRecord]]:
+        def scanned(retained: list[tuple[int, RawRecord, str]]) -> Iterator[Work]:
             """The inputs the scan kept: those the previous build does not have."""
             for seq, raw, key in retained:
                 keys[seq] = key
-                yield seq, raw
+                yield seq, raw, NOTHING_HELD
 
         try:
-            stream: Iterator[tuple[int, RawRecord]]
+            stream: Iterator[Work]
             if (
                 scan is not None
                 and scan.retained is not None

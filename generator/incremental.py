@@ -383,6 +383,12 @@ class IncrementalSite(StagedSite):
         db.execute("DELETE FROM delta_files")
         if not self.reusable:
             db.execute("DELETE FROM page_keys")  # pages rendered otherwise: no cached page holds
+            # every record is rebuilt, often under the same input key: the owners rows it gets
+            # now replace the previous build's, whose files are candidates for removal (and,
+            # in temp.held, tell a worker which files the spare holds for its record)
+            db.execute("INSERT OR IGNORE INTO temp.stale SELECT rel FROM owners")
+            db.execute("INSERT OR IGNORE INTO temp.held SELECT input_key, rel FROM owners")
+            db.execute("DELETE FROM owners")
         db.executescript(DELTA_TRIGGERS)
         db.execute("BEGIN")
         if self.mode == "spare":

@@ -60,6 +60,8 @@ CREATE TEMP TABLE IF NOT EXISTS noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS site_noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS stale (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS gone (input_key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS held (
+  input_key TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (input_key, rel)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS overwritten (
   rel TEXT PRIMARY KEY, writer TEXT NOT NULL, pith TEXT NOT NULL) WITHOUT ROWID;
 """
@@ -501,16 +503,26 @@ def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
     if based:
         # records that left, lost a conflict or were replaced: their rows go, their files may
-        db.execute(
-            "INSERT OR IGNORE INTO temp.stale SELECT rel FROM owners "
-            "WHERE input_key IN (SELECT input_key FROM temp.gone)"
+        # the files of records that left; a record verified now under an input key that left
+        # too (every record rebuilt, same input) keeps the owners rows this build gave it
+        # (IncrementalSite.begin cleared the previous build's then)
+        left = (
+            "input_key IN (SELECT input_key FROM temp.gone) "
+            "AND input_key NOT IN (SELECT input_key FROM pending)"
         )
-        db.execute("DELETE FROM owners WHERE input_key IN (SELECT input_key FROM temp.gone)")
-        db.execute(
-            "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
-            "(SELECT input_key FROM temp.gone))"
-        )
-        db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
+        db.execute(f"INSERT OR IGNORE INTO temp.stale SELECT rel FROM owners WHERE {left}")
+        db.execute(f"DELETE FROM owners WHERE {left}")
+        if db.execute("SELECT 1 FROM carried LIMIT 1").fetchone() is None:
+            # nothing carried (every record rebuilt: a template or code change): every previous
+            # row goes, the tables emptied whole instead of row by row
+            db.execute("DELETE FROM places")
+            db.execute("DELETE FROM summaries")
+        else:
+            db.execute(
+                "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
+                "(SELECT input_key FROM temp.gone))"
+            )
+            db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
         # where each carried record is now (input files and line numbers may change)
         moved = db.execute(
             "SELECT s.suffix, c.where_ FROM carried c JOIN summaries s ON s.input_key = c.input_key "
@@ -534,6 +546,23 @@ def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled
     if newest is not None:
         out.newest = parse_time(str(newest))
     return out
+
+
+def held_files(db: sqlite3.Connection, input_keys: Sequence[str]) -> dict[str, dict[str, tuple[str, int]]]:
+    """input key -> {rel: (SHA-256, size)} of the files the build's file list has for the records
+    with those input keys, as the previous build wrote them (its owners, kept in ``temp.held`` by
+    ``IncrementalSite.begin`` when every record is rebuilt)."""
+    found: dict[str, dict[str, tuple[str, int]]] = {}
+    for i in range(0, len(input_keys), 400):
+        part = list(input_keys[i : i + 400])
+        cur = db.execute(
+            "SELECT o.input_key, f.rel, f.sha256, f.size FROM temp.held o JOIN files f USING (rel) "
+            f"WHERE o.input_key IN ({','.join('?' * len(part))})",
+            part,
+        )
+        for key, rel, sha, size in cur:
+            found.setdefault(str(key), {})[str(rel)] = (str(sha), int(size))
+    return found
 
 
 def new_record_copies(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
