@@ -143,7 +143,8 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         if staging is not None:
             for f in files:
                 sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
-                if held.get(f.dest_path) != (sha, size) or not is_plain(staging / f.dest_path, size):
+                same = held.get(f.dest_path) == (sha, size)
+                if not (same and is_plain(staging / paths.safe_rel(f.dest_path), size)):
                     put_file(staging, f.dest_path, f.data)
                 written.append((f.dest_path, sha, size))
         cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
