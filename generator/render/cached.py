@@ -57,13 +57,28 @@ class KeptTree:
             raise ValueError(f"KeptTree needs a directory such as 'search/', not {self.prefix!r}")
 
 
+def _database(records: object) -> sqlite3.Connection | None:
+    """The build database behind ``records`` (a build's ``SummaryStore``), if any."""
+    db = getattr(records, "db", None)
+    return db if isinstance(db, sqlite3.Connection) else None
+
+
 def previous_key(records: object, rel: str) -> str | None:
     """The key under which the previous build wrote ``rel`` (a cached page it still lists), when
     ``records`` is a build's ``SummaryStore`` and this build may keep it; else None."""
-    db = getattr(records, "db", None)
-    if not isinstance(db, sqlite3.Connection):
+    db = _database(records)
+    if db is None:
         return None
     row = db.execute(
         "SELECT k.key FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ?", (rel,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def marker(records: object, made: OutputFile, key: Callable[[], str]) -> OutputFile | CachedPage:
+    """A step's marker file: a ``CachedPage`` keyed by ``key()`` (the digest of the step's
+    stream) when ``records`` come from a build database, so the next build can compare its
+    digest with ``previous_key``; else the file as it is."""
+    if _database(records) is None:
+        return made
+    return CachedPage(made.dest_path, key(), lambda: made)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import NEW_ARXIV_RE, OLD_ARXIV_RE, SHORT8_RE
-from generator.render.cached import CachedPage, KeptTree, previous_key
+from generator.render.cached import CachedPage, KeptTree, marker, previous_key
 from generator.render.records import rows, shared_short_numbers
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
@@ -202,10 +202,7 @@ def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | Cac
     if len(set(names)) != len(names):
         raise OutputError("resolve shards are not consecutive in id order")
     made = OutputFile(SHARDS, f"PithResolve.shards({_dump(sorted(names))});\n".encode())
-    if isinstance(getattr(records, "db", None), sqlite3.Connection):
-        yield CachedPage(SHARDS, digest or shards_digest(records), lambda: made)
-    else:
-        yield made
+    yield marker(records, made, lambda: digest or shards_digest(records))
 
 
 def short_redirects(renderer: Renderer, records: Sequence[RecordSummary]) -> Iterator[OutputFile]:

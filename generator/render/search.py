@@ -47,7 +47,7 @@ from functools import partial
 from itertools import accumulate, chain, pairwise
 
 from generator.columns import Row
-from generator.render.cached import CachedPage, KeptTree, previous_key
+from generator.render.cached import CachedPage, KeptTree, marker, previous_key
 from generator.render.records import rows
 from generator.render.site import OutputFile, RecordSummary
 
@@ -324,8 +324,4 @@ def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | Cach
         "stop_words": STOP_WORDS,
     }
     # last: a page that loads the manifest finds every shard it names already written
-    made = OutputFile(MANIFEST, _js("PithSearch.manifest", manifest))
-    if isinstance(getattr(records, "db", None), sqlite3.Connection):
-        yield CachedPage(MANIFEST, h.hexdigest(), lambda: made)
-    else:
-        yield made
+    yield marker(records, OutputFile(MANIFEST, _js("PithSearch.manifest", manifest)), h.hexdigest)
