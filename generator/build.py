@@ -326,6 +326,7 @@ def _run_build(
                     )
                     digest, count = scan.digest, scan.count
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
+                    staged.drop_check()
                     problem = old.check_live_files()
                     if problem is None:
                         report.published = SummaryStore(old.db)

@@ -53,7 +53,6 @@ import errno
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import secrets
 import shutil
@@ -61,13 +60,14 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import generator
 from generator import GENERATOR
 from generator.config import Config
+from generator.forked import Forked
 from generator.keyring import Keyring
 from generator.paths import safe_rel
 from generator.sources import RawRecord
@@ -78,7 +78,6 @@ from generator.write import (
     StagedSite,
     _fsync_dir,
     _renameat2_exchange,
-    bind_to_parent,
     put_into,
 )
 
@@ -90,6 +89,9 @@ NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"
 SPARE_STATE_TAG = ".spare-state.sqlite"
 LEGACY_SKELETON_TAG = ".skeleton"  # the emptied previous tree of state version 3
+# the previous build's input keys are held in memory up to this many records (some 75 MB of
+# Python strings), and looked up in batches past it
+KNOWN_IN_MEMORY = 1 << 19
 
 # Every change to the file list is noted in ``delta_files``: the next build brings the spare
 # (this build's starting tree) up to date from it. (Not INSERT OR IGNORE: an outer statement's
@@ -202,6 +204,14 @@ class BuildState:
     def meta(self, key: str) -> str | None:
         return meta_get(self.db, key) if self.db is not None else None
 
+    def all_known(self) -> set[str] | None:
+        """Every input key whose record the previous build published, read at once (one index
+        scan), or None past ``KNOWN_IN_MEMORY`` records: ``known`` looks them up in batches."""
+        assert self.db is not None
+        cur = self.db.execute("SELECT input_key FROM summaries LIMIT ?", (KNOWN_IN_MEMORY + 1,))
+        found = {str(k) for (k,) in cur}
+        return found if len(found) <= KNOWN_IN_MEMORY else None
+
     def known(self, keys: list[str]) -> set[str]:
         """The input keys among ``keys`` whose record the previous build published."""
         assert self.db is not None
@@ -302,8 +312,7 @@ class IncrementalSite(StagedSite):
         self.db: sqlite3.Connection | None = None
         self.mode = "fresh"
         self.counts = CarryCounts()
-        self._checker: ProcessPoolExecutor | None = None
-        self._check: Future[list[str]] | None = None
+        self._check: Forked[list[str]] | None = None
         self._prefetch: threading.Thread | None = None
         self._prefetch_error: BaseException | None = None
 
@@ -321,12 +330,16 @@ class IncrementalSite(StagedSite):
         return self
 
     def prefetch_state(self) -> None:
-        """Start copying the live state (``begin`` needs the copy) in a thread, so the copy
-        overlaps the input scan: the copy is kernel work (``copy_file_range``) and releases the
-        GIL, the scan is Python on the other core."""
+        """Start what ``begin`` needs before the inputs are scanned, so it overlaps the scan:
+        the copy of the live state, in a thread (``copy_file_range``: kernel work that releases
+        the GIL, while the scan is Python), and the check of the spare, in a child process
+        (``check_spare``). ``begin`` takes both; a build that stops before (nothing changed)
+        drops them."""
         old = self.old_state
         if self._prefetch is not None or not (self.trusted and old.db is not None):
             return
+        if self.reusable and self._spare_usable():
+            self._start_check(spare_path(self.output))  # forked before the thread starts
 
         def run() -> None:
             try:
@@ -336,6 +349,30 @@ class IncrementalSite(StagedSite):
 
         self._prefetch = threading.Thread(target=run, name="pith-mirror state copy", daemon=True)
         self._prefetch.start()
+
+    def _spare_usable(self) -> bool:
+        """The live state names the spare as the tree its build started from, and lists what
+        that build changed."""
+        spare = spare_path(self.output)
+        return (
+            self.old_state.meta("delta_valid") == "1"
+            and spare.is_dir()
+            and not spare.is_symlink()
+            and self.old_state.meta("spare") == _root_id(spare)
+        )
+
+    def _start_check(self, tree: Path) -> None:
+        """Check the spare's files (in ``tree``) in a child process (``check_spare``), but not
+        those the live state's ``delta_files`` lists: ``begin`` replaces them. The child gets
+        the tree's directory descriptor, which stays valid when ``begin`` renames the spare."""
+        old = self.old_state
+        assert old.db is not None
+        changed = frozenset(str(rel) for (rel,) in old.db.execute("SELECT rel FROM delta_files"))
+        fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._check = Forked(partial(check_spare, str(old.path), fd, changed), "spare check")
+        finally:
+            os.close(fd)
 
     def _take_prefetch(self) -> bool:
         """Wait for ``prefetch_state``'s copy; True when there is one."""
@@ -358,21 +395,17 @@ class IncrementalSite(StagedSite):
         if not (self.trusted and old.db is not None):
             if copied:
                 self.new_state_path.unlink()
+            self.drop_check()
             drop_spare(self.output)
             self.db = connect(self.new_state_path)
             self.mode = "fresh"
             return
-        spare_ok = (
-            old.meta("delta_valid") == "1"
-            and spare.is_dir()
-            and not spare.is_symlink()
-            and old.meta("spare") == _root_id(spare)
-        )
-        if spare_ok:
+        if self._check is not None or self._spare_usable():
             os.rmdir(self.staging)
             os.rename(spare, self.staging)
             self.mode = "spare"
         else:
+            self.drop_check()
             drop_spare(self.output)
             self.mode = "copy"
         if not copied:
@@ -421,11 +454,8 @@ class IncrementalSite(StagedSite):
                         self._copy_from_live(safe_rel(rel), listed[rel], live_fd)
                         counts.copied += 1
                 counts.removed += _remove_files(self.staging, sorted(r for r in changed if r not in listed))
-                ctx = multiprocessing.get_context("fork")
-                self._checker = ProcessPoolExecutor(1, mp_context=ctx)
-                self._check = self._checker.submit(
-                    check_spare, os.getpid(), str(self.old_state.path), str(self.staging), frozenset(changed)
-                )
+                if self._check is None:
+                    self._start_check(self.staging)
         finally:
             os.close(live_fd)
         log.info(
@@ -444,9 +474,6 @@ class IncrementalSite(StagedSite):
         assert self.db is not None
         bad = self._check.result()
         self._check = None
-        if self._checker is not None:
-            self._checker.shutdown()
-            self._checker = None
         copied = 0
         live_fd = os.open(self.output, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -484,9 +511,7 @@ class IncrementalSite(StagedSite):
             if self._prefetch is not None:
                 self._prefetch.join()
                 self._prefetch = None
-            if self._checker is not None:
-                self._checker.shutdown(cancel_futures=True)
-                self._checker = None
+            self.drop_check()
             if self.db is not None:
                 self.db.close()
                 self.db = None
@@ -497,6 +522,12 @@ class IncrementalSite(StagedSite):
                     self.new_state_path.unlink()
         finally:
             super().__exit__(*exc)  # type: ignore[arg-type]
+
+    def drop_check(self) -> None:
+        """Stop the check of the spare (a build that will not use it)."""
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
 
     def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
         try:
@@ -578,28 +609,28 @@ class IncrementalSite(StagedSite):
         _fsync_dir(self.parent)
 
 
-def check_spare(parent: int, state: str, staging: str, skip: frozenset[str]) -> list[str]:
-    """In a child process: the files a state lists (but not those in ``skip``) that ``staging``
-    does not hold as a regular file of the recorded size with one link."""
-    bind_to_parent(parent)
+def check_spare(state: str, spare_fd: int, skip: frozenset[str]) -> list[str]:
+    """In a child process: the files a state lists (but not those in ``skip``) that the tree
+    open as ``spare_fd`` does not hold as a regular file of the recorded size with one link."""
     db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
     try:
-        return [rel for rel, _missing in unlike_listed(db, Path(staging), skip)]
+        return [rel for rel, _missing in unlike_listed(db, spare_fd, skip)]
     finally:
         db.close()
 
 
 def unlike_listed(
     db: sqlite3.Connection,
-    root: Path,
+    root: Path | int,
     skip: frozenset[str] = frozenset(),
     missing_on: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError),
 ) -> Iterator[tuple[str, bool]]:
     """(rel, missing) for each file a state's ``files`` table lists (but not those in ``skip``)
     that ``root`` does not hold as a regular file of the recorded size with one link: one
     ``lstat`` each, relative to ``root``'s directory descriptor. ``missing_on`` are the errors
-    that count as a missing file (others are raised)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    that count as a missing file (others are raised). ``root`` may be an open directory
+    descriptor (left open)."""
+    fd = root if isinstance(root, int) else os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         cur = db.execute("SELECT rel, size FROM files")
         while rows := cur.fetchmany(4096):
@@ -614,7 +645,8 @@ def unlike_listed(
                 if st.st_size != size or st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
                     yield str(rel), False
     finally:
-        os.close(fd)
+        if not isinstance(root, int):
+            os.close(fd)
 
 
 def _copy_state(src: Path, dest: Path) -> None:

@@ -56,10 +56,11 @@ def scan_inputs(
         )
         db.execute("BEGIN")
         batch: list[tuple[int, RawRecord, str]] = []
+        every = old.all_known()
 
         def flush() -> None:
             nonlocal carried, retained, held
-            known = old.known([k for _s, _r, k in batch])
+            known = every if every is not None else old.known([k for _s, _r, k in batch])
             rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
             db.executemany("INSERT INTO carried VALUES (?, ?, ?)", rows)
             carried += len(rows)
