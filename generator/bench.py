@@ -442,7 +442,8 @@ def run_bench(
 def remove_site(site: Path) -> None:
     """A built site and what incremental builds keep beside it (state, spare tree)."""
     shutil.rmtree(site, ignore_errors=True)
-    state_path(site).unlink(missing_ok=True)
+    for tag in ("", "-wal", "-shm", "-journal"):
+        Path(f"{state_path(site)}{tag}").unlink(missing_ok=True)
     drop_spare(site)
 
 

@@ -320,16 +320,21 @@ def _run_build(
                 if stamp is not None and stamp == old.meta("input_stamp"):
                     digest, count = old.meta("inputs"), int(old.meta("input_count") or 0)
                 else:
-                    staged.prefetch_state()
+                    # the spare is checked from the first changed input on, beside the scan
                     scan = scan_inputs(
-                        _inputs(config, sources), old, config.suffix_prefixes, staged.scan_path
+                        _inputs(config, sources),
+                        old,
+                        config.suffix_prefixes,
+                        staged.scan_path,
+                        on_change=staged.start_check,
                     )
                     digest, count = scan.digest, scan.count
                 if digest == old.meta("inputs") and str(count) == old.meta("input_count"):
                     staged.drop_check()
                     problem = old.check_live_files()
                     if problem is None:
-                        report.published = SummaryStore(old.db)
+                        staged.release()
+                        report.published = SummaryStore(open_state(staged.output))
                         report.output = output
                         report.incremental = {"unchanged": True, "inputs": count}
                         report.files_written = 0
@@ -406,7 +411,7 @@ def _run_build(
                 and carry
                 and isinstance(staged, IncrementalSite)
             ):
-                import_carried(db, staged.scan_path)
+                import_carried(db)
                 counts.update(inputs=scan.count, carried=scan.carried, rebuilt=len(scan.retained))
                 report.outside_shard = scan.outside
                 bar.advance(scan.carried)
@@ -506,7 +511,7 @@ def _run_build(
                 # connection goes on writing), and this process notes what they wrote
                 share_database(db)
                 children = [
-                    Forked(partial(_steps_in_child, staged.new_state_path, step, ctx, based), step.__name__)
+                    Forked(partial(_steps_in_child, staged.db_path, step, ctx, based), step.__name__)
                     for step in CHILD_STEPS
                 ]
                 db.execute("BEGIN")

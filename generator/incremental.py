@@ -14,9 +14,15 @@ directory and of the spare. A state that does not describe the live tree (a buil
 the swap and the state update, a tree replaced by hand) is not used, and the build starts from
 nothing.
 
-A build does not fill a new state row by row: it starts from a byte copy of the live state and
-updates it in place (``summaries.settle`` with ``based``): records whose input left go, records
-verified now come in, carried records stay where they are. The mode is ``IncrementalSite.mode``:
+A build does not fill a new state row by row, nor copy it: it updates the live state in place,
+in one write-ahead log (``summaries.settle`` with ``based``): records whose input left go,
+records verified now come in, carried records stay where they are. Nothing reaches the file
+before the build publishes: a read-only connection pins the previous snapshot (so nothing is
+checkpointed), and a build that fails or is killed before publishing leaves a log that is
+thrown away (``IncrementalSite.release``, or ``recover_live_state`` when the next build starts);
+the file is then the previous build's state again. Publishing commits, swaps the trees, leaves
+a marker (``.{name}.state-publishing``: a log to replay, not to throw away, should the build be
+killed now) and writes the log into the file. The mode is ``IncrementalSite.mode``:
 
 - ``spare``: the previous tree is kept whole beside the output as the *spare*, ``.{name}.spare``.
   The build adopts it as its staging tree when the live state names it and lists what its own
@@ -39,7 +45,8 @@ the old one into the spare's place: no per-file work after the swap.
 
 The price is a second full copy of the site on disk (bytes and inodes twice); a clean build
 (``--no-incremental``) keeps no spare. A build killed at any point leaves the staging tree (the
-former spare) behind; the next build clears it and starts in ``copy`` mode.
+former spare) behind; the next build clears it, throws away the killed build's log and starts
+in ``copy`` mode.
 
 Nothing unverified is published: a carried record's bytes are the bytes a previous build
 verified under the same fingerprint (which covers the keyring), checked by size and file type
@@ -58,7 +65,6 @@ import secrets
 import shutil
 import sqlite3
 import stat
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -71,7 +77,15 @@ from generator.forked import Forked
 from generator.keyring import Keyring
 from generator.paths import safe_rel
 from generator.sources import RawRecord
-from generator.summaries import FileHashes, connect, meta_get, meta_set, unshare_database
+from generator.summaries import (
+    FileHashes,
+    connect,
+    meta_get,
+    meta_set,
+    resume,
+    share_database,
+    unshare_database,
+)
 from generator.write import (
     OLD_TAG,
     STAGING_TAG,
@@ -88,6 +102,7 @@ STATE_TAG = ".state.sqlite"
 NEW_STATE_TAG = ".state-new-"
 SPARE_TAG = ".spare"
 SPARE_STATE_TAG = ".spare-state.sqlite"
+PUBLISHING_TAG = ".state-publishing"  # a build is writing its new state into the file
 LEGACY_SKELETON_TAG = ".skeleton"  # the emptied previous tree of state version 3
 # the previous build's input keys are held in memory up to this many records (some 75 MB of
 # Python strings), and looked up in batches past it
@@ -181,18 +196,25 @@ class BuildState:
     """A build's state, if it describes its tree (by default: the live site's); read-only."""
 
     def __init__(
-        self, output: Path, *, read: bool = True, path: Path | None = None, tree: Path | None = None
+        self,
+        output: Path,
+        *,
+        read: bool = True,
+        path: Path | None = None,
+        tree: Path | None = None,
     ) -> None:
         self.output = output
         self.path = path if path is not None else state_path(output)
         tree = tree if tree is not None else output
         self.db: sqlite3.Connection | None = None
         self.valid = False
+        self.root: str | None = None  # the tree it describes (device:inode), as read at opening
         if not read or not self.path.is_file() or tree.is_symlink() or not tree.is_dir():
             return
         try:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-            if meta_get(db, "state_version") != STATE_VERSION or meta_get(db, "root") != _root_id(tree):
+            self.root = meta_get(db, "root")
+            if meta_get(db, "state_version") != STATE_VERSION or self.root != _root_id(tree):
                 db.close()
                 return
         except sqlite3.DatabaseError as exc:
@@ -313,8 +335,7 @@ class IncrementalSite(StagedSite):
         self.mode = "fresh"
         self.counts = CarryCounts()
         self._check: Forked[list[str]] | None = None
-        self._prefetch: threading.Thread | None = None
-        self._prefetch_error: BaseException | None = None
+        self._live: sqlite3.Connection | None = None  # writes the live state (write-ahead log)
 
     @property
     def based(self) -> bool:
@@ -324,31 +345,40 @@ class IncrementalSite(StagedSite):
     def __enter__(self) -> IncrementalSite:
         super().__enter__()
         clear_leftovers(self.output)
+        recover_live_state(self.output)
         self.old_state = BuildState(self.output)  # read under the lock
         self.trusted = self.old_state.valid
         self.reusable = self.old_state.valid and self.old_state.meta("fingerprint") == self.fingerprint
         return self
 
-    def prefetch_state(self) -> None:
-        """Start what ``begin`` needs before the inputs are scanned, so it overlaps the scan:
-        the copy of the live state, in a thread (``copy_file_range``: kernel work that releases
-        the GIL, while the scan is Python), and the check of the spare, in a child process
-        (``check_spare``). ``begin`` takes both; a build that stops before (nothing changed)
-        drops them."""
+    def start_check(self) -> None:
+        """Start checking the spare while the inputs are scanned (``scan_inputs`` calls this at
+        the first input the previous build does not have), so the check overlaps the scan: a
+        child process ``lstat``s its files (``check_spare``) while this one hashes the inputs.
+        The live state goes into write-ahead-log mode first, so the child goes on reading the
+        previous build's file list while ``begin`` updates the state in place. ``begin`` takes
+        the check (or starts it); a build that stops before (nothing changed) drops it."""
+        if self.trusted and self.reusable and self._check is None and self._spare_usable():
+            self._share_live_state()
+            self._start_check(spare_path(self.output))
+
+    def _share_live_state(self) -> None:
+        """Open the live state for writing, in write-ahead-log mode, and pin the previous
+        build's snapshot with the read-only connection (see ``begin``)."""
         old = self.old_state
-        if self._prefetch is not None or not (self.trusted and old.db is not None):
+        assert old.db is not None
+        if self._live is not None:
             return
-        if self.reusable and self._spare_usable():
-            self._start_check(spare_path(self.output))  # forked before the thread starts
-
-        def run() -> None:
-            try:
-                _copy_state(old.path, self.new_state_path)
-            except BaseException as exc:  # handed to begin(), which raises it
-                self._prefetch_error = exc
-
-        self._prefetch = threading.Thread(target=run, name="pith-mirror state copy", daemon=True)
-        self._prefetch.start()
+        live = sqlite3.connect(str(old.path), isolation_level=None)
+        try:
+            share_database(live)
+            live.execute("PRAGMA wal_autocheckpoint=0")
+        except BaseException:
+            live.close()
+            raise
+        self._live = live
+        old.db.execute("BEGIN")
+        old.db.execute("SELECT count(*) FROM meta").fetchone()  # the read transaction starts
 
     def _spare_usable(self) -> bool:
         """The live state names the spare as the tree its build started from, and lists what
@@ -374,44 +404,40 @@ class IncrementalSite(StagedSite):
         finally:
             os.close(fd)
 
-    def _take_prefetch(self) -> bool:
-        """Wait for ``prefetch_state``'s copy; True when there is one."""
-        if self._prefetch is None:
-            return False
-        self._prefetch.join()
-        self._prefetch = None
-        if self._prefetch_error is not None:
-            error, self._prefetch_error = self._prefetch_error, None
-            with contextlib.suppress(OSError):
-                self.new_state_path.unlink()
-            raise error
-        return True
-
     def begin(self) -> None:
         """Start the new state and tree (see the module docstring)."""
-        spare = spare_path(self.output)
         old = self.old_state
-        copied = self._take_prefetch()
         if not (self.trusted and old.db is not None):
-            if copied:
-                self.new_state_path.unlink()
-            self.drop_check()
+            self.release()
             drop_spare(self.output)
             self.db = connect(self.new_state_path)
             self.mode = "fresh"
             return
         if self._check is not None or self._spare_usable():
             os.rmdir(self.staging)
-            os.rename(spare, self.staging)
+            os.rename(spare_path(self.output), self.staging)
             self.mode = "spare"
         else:
             self.drop_check()
             drop_spare(self.output)
             self.mode = "copy"
-        if not copied:
-            _copy_state(old.path, self.new_state_path)
-        db = connect(self.new_state_path)
+        # The live state is updated in place. In write-ahead-log mode every change goes to the
+        # log (``.state.sqlite-wal``), never into the file, as long as a reader holds the
+        # previous snapshot (the pin: ``old_state``'s read transaction) and nothing checkpoints
+        # (``wal_autocheckpoint=0``; readers in child processes do not). The build commits to
+        # share the database with the steps in child processes, and to publish; a build that
+        # fails or is killed before publishing leaves the file as it was, and its log is thrown
+        # away (``release``, or ``recover_live_state`` at the next start). Should a log be
+        # replayed all the same, a state committed mid-build names no tree (its root is empty)
+        # and is not used.
+        self._share_live_state()
+        db = self._live
+        assert db is not None
         self.db = db
+        if self.scan_path.is_file():  # the scan's notes (scan.import_carried), attached outside
+            db.execute("ATTACH DATABASE ? AS scan", (str(self.scan_path),))  # a transaction
+        resume(db, DELTA_TRIGGERS)
+        meta_set(db, "root", "")
         changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
         db.execute("DELETE FROM delta_files")
         if not self.reusable:
@@ -422,14 +448,34 @@ class IncrementalSite(StagedSite):
             db.execute("INSERT OR IGNORE INTO temp.stale SELECT rel FROM owners")
             db.execute("INSERT OR IGNORE INTO temp.held SELECT input_key, rel FROM owners")
             db.execute("DELETE FROM owners")
-        db.executescript(DELTA_TRIGGERS)
-        db.execute("BEGIN")
         if self.mode == "spare":
             self._bring_up_to_date(changed)
         elif self.reusable:
             self._bring_up_to_date(None)
         # else every record is rebuilt: the tree starts empty, and the files the state lists
         # that this build does not write go as stale files
+
+    @property
+    def db_path(self) -> Path:
+        """The build database's file: the live state (updated in place) or, from nothing, a
+        new file that publishing renames over it."""
+        return self.old_state.path if self.based else self.new_state_path
+
+    def release(self) -> None:
+        """End a build that does not publish: stop the check, roll back, close the connections
+        to the live state (the writer first, while the pin keeps it from checkpointing) and
+        throw away its log: the live state is the previous build's again, byte for byte but
+        for its header's change counter."""
+        self.drop_check()
+        live, self._live = self._live, None
+        if self.db is not None and self.db is not live:
+            self.db.close()  # a new state (from nothing) that was not published
+        self.db = None
+        if live is None:
+            return
+        live.close()  # an uncommitted transaction is rolled back
+        self.old_state.close()
+        discard_log(self.output)
 
     def _bring_up_to_date(self, changed: set[str] | None) -> None:
         """Make the staging tree hold the files the state lists. With ``changed`` (the files the
@@ -508,13 +554,8 @@ class IncrementalSite(StagedSite):
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self._prefetch is not None:
-                self._prefetch.join()
-                self._prefetch = None
-            self.drop_check()
-            if self.db is not None:
-                self.db.close()
-                self.db = None
+            if not self.published:
+                self.release()
             with contextlib.suppress(OSError):
                 self.scan_path.unlink()
             if not self.published:
@@ -573,18 +614,27 @@ class IncrementalSite(StagedSite):
 
     # -- publishing ------------------------------------------------------------------------
     def publish(self) -> None:
-        """Swap in the staging tree, record the new state, and keep the old tree as the spare."""
+        """Record the new state, swap in the staging tree, and keep the old tree as the spare.
+
+        Based on the previous state, the new one is committed into the live state's log first;
+        after the swap, a marker file (``.state-publishing``) tells ``recover_live_state`` to
+        replay that log rather than throw it away, and the log is then written into the file."""
         assert self.db is not None
         db = self.db
         keep = self.trusted and self.based and self.output.exists()
         meta_set(db, "state_version", STATE_VERSION)
         meta_set(db, "root", _root_id(self.staging))
-        meta_set(db, "spare", (self.old_state.meta("root") or "") if keep else "")
+        meta_set(db, "spare", (self.old_state.root or "") if keep else "")
         meta_set(db, "delta_valid", "1" if self.based else "0")
         db.execute("COMMIT")
-        unshare_database(db)
-        db.close()
-        self.db = None
+        if not self.based:
+            unshare_database(db)
+            db.close()
+            self.db = None
+            self.release()
+            self.old_state.close()  # before its file is replaced
+            for tag in ("-wal", "-shm", "-journal"):  # never a log beside the new file
+                Path(f"{state_path(self.output)}{tag}").unlink(missing_ok=True)
         _fsync_dir(self.staging)
         if not self.output.exists():
             os.rename(self.staging, self.output)
@@ -599,14 +649,75 @@ class IncrementalSite(StagedSite):
             os.rename(self.output, old)
             os.rename(self.staging, self.output)
         self.published = True
-        # the old tree becomes the spare; a build killed in between finds a spare that the live
-        # state does not name (or no live state) and does not use it
-        os.replace(self.new_state_path, state_path(self.output))
+        # the old tree becomes the spare; a build killed in between finds a state that names
+        # the new tree and a spare it does not name, and does not use the spare
+        if self.based:
+            marker = publishing_marker(self.output)
+            marker.touch()
+            self.old_state.close()  # the pin, then the log is written into the file
+            unshare_database(db)
+            db.close()
+            self.db = self._live = None
+            marker.unlink()
+        else:
+            os.replace(self.new_state_path, state_path(self.output))
         if keep:
             os.rename(old, spare_path(self.output))
         else:
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(self.parent)
+
+
+def publishing_marker(output: Path) -> Path:
+    return output.parent / f".{output.name}{PUBLISHING_TAG}"
+
+
+def discard_log(output: Path) -> None:
+    """Throw away the live state's write-ahead log (no connection may be open), and put the
+    file back in rollback-journal mode: one file at rest."""
+    state = state_path(output)
+    for tag in ("-wal", "-shm"):
+        Path(f"{state}{tag}").unlink(missing_ok=True)
+    _to_rollback_journal(state)
+
+
+def _to_rollback_journal(state: Path) -> None:
+    try:
+        with open(state, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return
+    if header[18:20] != b"\x02\x02":  # not in write-ahead-log mode
+        return
+    try:
+        db = sqlite3.connect(str(state), isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        log.warning("%s: cannot end write-ahead-log mode (%s)", state, exc)
+
+
+def recover_live_state(output: Path) -> None:
+    """Before a build reads the live state (under the lock): the log of a build that did not
+    publish is thrown away (the file holds the previous build's state); the log of a build
+    killed while publishing (its marker is there) is replayed and written into the file."""
+    marker = publishing_marker(output)
+    if marker.exists():
+        state = state_path(output)
+        if state.is_file():
+            try:
+                db = sqlite3.connect(str(state), isolation_level=None)  # replays the log
+                try:
+                    db.execute("PRAGMA journal_mode=DELETE")
+                finally:
+                    db.close()
+            except sqlite3.Error as exc:
+                log.warning("%s: cannot replay its write-ahead log (%s)", state, exc)
+        marker.unlink()
+        return
+    discard_log(output)
 
 
 def check_spare(state: str, spare_fd: int, skip: frozenset[str]) -> list[str]:
@@ -647,26 +758,6 @@ def unlike_listed(
     finally:
         if not isinstance(root, int):
             os.close(fd)
-
-
-def _copy_state(src: Path, dest: Path) -> None:
-    """A byte copy of a closed state database (the live state: no writer holds it)."""
-    with open(src, "rb") as fin, open(dest, "xb") as fout:
-        size = os.fstat(fin.fileno()).st_size
-        offset = 0
-        while offset < size:
-            try:
-                n = os.copy_file_range(fin.fileno(), fout.fileno(), size - offset)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                fin.seek(offset)
-                fout.seek(offset)
-                shutil.copyfileobj(fin, fout)
-                return
-            if n == 0:
-                break
-            offset += n
 
 
 def _remove_files(root: Path, rels: Iterable[str]) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +39,15 @@ class Scan:
 
 
 def scan_inputs(
-    records: Iterable[RawRecord], old: BuildState, prefixes: tuple[str, ...], scratch: Path
+    records: Iterable[RawRecord],
+    old: BuildState,
+    prefixes: tuple[str, ...],
+    scratch: Path,
+    on_change: Callable[[], None] | None = None,
 ) -> Scan:
-    """One pass over ``records``: keys, digest, and the inputs ``old`` has (into ``scratch``)."""
+    """One pass over ``records``: keys, digest, and the inputs ``old`` has (into ``scratch``).
+    ``on_change`` is called once, as soon as an input the previous build does not have is
+    met (a build that will not stop at "nothing changed" starts its slower work then)."""
     h = hashlib.sha256()
     count = outside = carried = 0
     retained: list[tuple[int, RawRecord, str]] | None = []
@@ -59,11 +65,14 @@ def scan_inputs(
         every = old.all_known()
 
         def flush() -> None:
-            nonlocal carried, retained, held
+            nonlocal carried, retained, held, on_change
             known = every if every is not None else old.known([k for _s, _r, k in batch])
             rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
             db.executemany("INSERT INTO carried VALUES (?, ?, ?)", rows)
             carried += len(rows)
+            if on_change is not None and len(rows) < len(batch):
+                on_change()
+                on_change = None
             if retained is not None:
                 for item in batch:
                     if item[2] not in known:
@@ -116,14 +125,7 @@ def input_stamp(sources: Iterable[Path], store: Path | None) -> str | None:
     return h.hexdigest()
 
 
-def import_carried(db: sqlite3.Connection, scratch: Path) -> None:
-    """Copy the scan's ``carried`` rows into the build database's ``carried`` table."""
-    db.execute("COMMIT")
-    db.execute("ATTACH DATABASE ? AS scan", (str(scratch),))
-    try:
-        db.execute(
-            "INSERT OR IGNORE INTO carried SELECT input_key, seq, where_ FROM scan.carried ORDER BY rowid"
-        )
-    finally:
-        db.execute("DETACH DATABASE scan")
-        db.execute("BEGIN")
+def import_carried(db: sqlite3.Connection) -> None:
+    """Copy the scan's ``carried`` rows into the build database's ``carried`` table (the
+    scratch file is attached as ``scan`` by ``IncrementalSite.begin``)."""
+    db.execute("INSERT OR IGNORE INTO carried SELECT input_key, seq, where_ FROM scan.carried ORDER BY rowid")

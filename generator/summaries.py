@@ -140,11 +140,26 @@ def connect(path: Path | None) -> sqlite3.Connection:
     db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF" if path is None else "PRAGMA journal_mode=DELETE")
     db.execute("PRAGMA synchronous=OFF")
-    db.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache: the memory bound
-    db.execute("PRAGMA temp_store=FILE")
+    _tune(db)
     db.executescript(SCHEMA)
     db.execute("BEGIN")
     return db
+
+
+def _tune(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache: the memory bound
+    db.execute("PRAGMA temp_store=FILE")
+
+
+def resume(db: sqlite3.Connection, extra_schema: str = "") -> None:
+    """Open a build's transaction on the previous build's state, in place (``db`` is in
+    write-ahead-log mode: ``share_database``): the temporary tables of ``SCHEMA`` and
+    ``extra_schema`` are made inside it, so nothing of it is written until the build commits.
+    ``synchronous=NORMAL``: in that mode a commit survives the process dying at once and the
+    file stays whole after a power cut (losing at most the last commits)."""
+    db.execute("PRAGMA synchronous=NORMAL")
+    _tune(db)
+    db.executescript("BEGIN;\n" + SCHEMA + extra_schema)  # executescript commits, then BEGINs
 
 
 def share_database(db: sqlite3.Connection) -> None:
@@ -152,16 +167,18 @@ def share_database(db: sqlite3.Connection) -> None:
     commit, and switch to a write-ahead log (readers see the last commit; the writer is never
     blocked by them). Leaves ``db`` outside a transaction, holding no lock (fork now, then
     ``BEGIN``). ``unshare_database`` switches back before the file is published."""
-    db.execute("COMMIT")
-    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if db.in_transaction:
+        db.execute("COMMIT")
+    mode = db.execute("PRAGMA main.journal_mode=WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError(f"the build database cannot use a write-ahead log (mode {mode})")
 
 
 def unshare_database(db: sqlite3.Connection) -> None:
-    """After ``share_database`` and a ``COMMIT``, once the readers are gone: one file again."""
-    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
-        db.execute("PRAGMA journal_mode=DELETE")
+    """After ``share_database`` and a ``COMMIT``, once the readers are gone (no other
+    connection may be open): one file again, the log written into it."""
+    if str(db.execute("PRAGMA main.journal_mode").fetchone()[0]).lower() == "wal":
+        db.execute("PRAGMA main.journal_mode=DELETE")
 
 
 class SummaryStore(Sequence[RecordSummary]):

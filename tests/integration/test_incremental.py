@@ -25,7 +25,7 @@ from generator.build import run_build
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
-from generator.incremental import spare_path, spare_state_path, state_path
+from generator.incremental import recover_live_state, spare_path, spare_state_path, state_path
 from generator.render import search
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
@@ -109,6 +109,14 @@ def setup(tmp_path: Path, test_key: synth.TestKey) -> tuple[Inputs, Path, Config
         incremental=True,
     )
     return inputs, tmp_path, cfg
+
+
+def state_bytes(output: Path) -> bytes:
+    """The build state's bytes but for the two header fields a switch of journal mode bumps
+    (the file change counter and the version-valid-for number)."""
+    data = bytearray(state_path(output).read_bytes())
+    data[24:28] = data[92:96] = bytes(4)
+    return bytes(data)
 
 
 def clean_tree(cfg: Config, where: Path) -> Tree:
@@ -219,13 +227,13 @@ def test_injected_fault_keeps_previous_site(setup: tuple[Inputs, Path, Config], 
     files = inputs.add(10)
     build(cfg)
     before = snapshot(cfg.output)
-    state_before = state_path(cfg.output).read_bytes()
+    state_before = state_bytes(cfg.output)
     inputs.add(2)
     inputs.change(files[1], "fault")
     with pytest.raises(OutputError, match="injected fault"):
         build(cfg, fail_after=2)
     assert snapshot(cfg.output) == before
-    assert state_path(cfg.output).read_bytes() == state_before
+    assert state_bytes(cfg.output) == state_before
     assert leftovers(cfg.output.parent, cfg.output.name) == []
     counts = build(cfg)
     assert counts["rebuilt"] == 3
@@ -241,7 +249,7 @@ def test_failing_step_in_a_forked_process_keeps_previous_site(
     files = inputs.add(10)
     build(cfg)
     before = snapshot(cfg.output)
-    state_before = state_path(cfg.output).read_bytes()
+    state_before = state_bytes(cfg.output)
     inputs.change(files[1], "fault")
 
     def full_disk(_records: object) -> Iterator[object]:
@@ -254,7 +262,7 @@ def test_failing_step_in_a_forked_process_keeps_previous_site(
     pid = int(str(failed.value).split("search/t/")[1].split(".js")[0])
     assert pid != os.getpid()  # the step ran in another process
     assert snapshot(cfg.output) == before
-    assert state_path(cfg.output).read_bytes() == state_before
+    assert state_bytes(cfg.output) == state_before
     assert leftovers(cfg.output.parent, cfg.output.name) == []
     monkeypatch.undo()
     counts = build(cfg)
@@ -323,6 +331,7 @@ def test_killed_builds_leave_old_or_new_site(setup: tuple[Inputs, Path, Config])
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 40 kills, each followed by a clean and an incremental build
 def test_killed_builds_many_points(setup: tuple[Inputs, Path, Config]) -> None:
     _kill_points(setup, runs=40, seed=2)
 
@@ -712,3 +721,56 @@ def test_unchanged_input_files_are_not_read_again(
     assert len(reads) >= 6 and counts.get("unchanged") is None
     monkeypatch.undo()
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+
+
+def _die_after_writing(state: Path, publishing: Path | None) -> None:
+    """In a forked child: do what a build does to the live state (write-ahead log, the
+    previous snapshot pinned, a change committed) and die without closing anything, as a
+    build killed there would; with ``publishing``, after creating the publishing marker."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            live = sqlite3.connect(str(state), isolation_level=None)
+            live.execute("PRAGMA journal_mode=WAL")
+            live.execute("PRAGMA wal_autocheckpoint=0")
+            pin = sqlite3.connect(f"file:{state}?mode=ro", uri=True, isolation_level=None)
+            pin.execute("BEGIN")
+            pin.execute("SELECT count(*) FROM meta").fetchone()
+            live.execute("BEGIN")
+            live.execute("UPDATE meta SET value = 'written' WHERE key = 'inputs'")
+            live.execute("DELETE FROM delta_files")
+            live.execute("COMMIT")
+            if publishing is not None:
+                publishing.touch()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_a_killed_build_leaves_the_live_state_as_it_was(setup: tuple[Inputs, Path, Config]) -> None:
+    """The live state is updated in place, in its write-ahead log: a build killed after
+    committing there (before publishing) leaves a log that the next build throws away, and
+    finds the previous state, byte for byte; one killed while publishing (its marker there)
+    leaves a log that is replayed."""
+    inputs, _tmp, cfg = setup
+    inputs.add(4)
+    build(cfg)
+    state = state_path(cfg.output)
+    before = state_bytes(cfg.output)
+    _die_after_writing(state, None)
+    assert Path(f"{state}-wal").stat().st_size > 0
+    recover_live_state(cfg.output)
+    assert state_bytes(cfg.output) == before
+    assert leftovers(cfg.output.parent, cfg.output.name) == []
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert db.execute("SELECT value FROM meta WHERE key = 'inputs'").fetchone()[0] != "written"
+
+    marker = cfg.output.parent / f".{cfg.output.name}.state-publishing"
+    _die_after_writing(state, marker)
+    recover_live_state(cfg.output)
+    assert leftovers(cfg.output.parent, cfg.output.name) == []
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert db.execute("SELECT value FROM meta WHERE key = 'inputs'").fetchone()[0] == "written"
+        assert db.execute("SELECT count(*) FROM delta_files").fetchone()[0] == 0
