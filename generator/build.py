@@ -350,7 +350,7 @@ def _run_build(
             db = connect(None)
         store = SummaryStore(db)
         based = isinstance(staged, IncrementalSite) and staged.based
-        hashes = FileHashes(db, based=based)
+        hashes = FileHashes(db, based=based, keep_chunks=incremental)
         runner = _Runner(1, (config, keyring, staging))
         bar = Progress("verify+render", enabled=progress)
         carry = based and isinstance(staged, IncrementalSite) and staged.reusable

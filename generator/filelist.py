@@ -22,6 +22,7 @@ compares UTF-8 bytes (``memcmp``), the order of ``manifest.path_key``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -92,20 +93,62 @@ def _fast(
     return hashed, listed[:-2]
 
 
-def _ranges(db: sqlite3.Connection, rows: int) -> Iterator[tuple[str, str, str | None]]:
-    """Ascending, disjoint ranges of ``rel`` of about ``rows`` files each, covering the table:
-    (SQL condition, the lowest ``rel`` or the one before the range, the highest or None)."""
-    low, after = "rel >= ?", ""  # every text is >= ''
+def _ranges(
+    db: sqlite3.Connection, rows: int, after: str = "", upto: str | None = None
+) -> Iterator[tuple[str, str, str | None]]:
+    """Ascending, disjoint ranges of ``rel`` of about ``rows`` files each, covering the table
+    (or, given ``after``, the files above it, and given ``upto``, those up to it): (SQL
+    condition, the range's lower bound, its upper bound or None)."""
+    low = "rel >= ?" if after == "" else "rel > ?"  # every text is >= ''
+    high = "" if upto is None else " AND rel <= ?"
     while True:
-        row = db.execute(
-            f"SELECT rel FROM files WHERE {low} ORDER BY rel LIMIT 1 OFFSET ?", (after, rows - 1)
-        ).fetchone()
-        if row is None:
-            yield low, after, None
+        found = [
+            str(rel)
+            for (rel,) in db.execute(
+                f"SELECT rel FROM files WHERE {low}{high} ORDER BY rel LIMIT 2 OFFSET ?",
+                (after, *(() if upto is None else (upto,)), rows - 1),
+            )
+        ]
+        if found[:1] == [""]:  # '' never ends a range: '' is where the first one starts
+            del found[0]
+        if not found or found[0] == upto:
+            yield low + high, after, upto
             return
-        upto = str(row[0])
-        yield f"{low} AND rel <= ?", after, upto
-        low, after = "rel > ?", upto
+        top = found[0]
+        yield f"{low} AND rel <= ?", after, top
+        low, after = "rel > ?", top
+
+
+def _chunk(
+    db: sqlite3.Connection, present: Sequence[str], cond: str, after: str, upto: str | None
+) -> ListChunk:
+    """The files of one range (``_ranges``) but ``present`` (the unlisted files in the table)."""
+    bounds = (after,) if upto is None else (after, upto)
+    skip = [u for u in present if (after <= u if after == "" else after < u) and (upto is None or u <= upto)]
+    where = cond + (f" AND rel NOT IN ({','.join('?' * len(skip))})" if skip else "")
+    args = (*bounds, *skip)
+    rels, shas, sizes, count, total, ints = db.execute(
+        "SELECT CAST(group_concat(rel, char(10)) AS BLOB), CAST(group_concat(sha256, ' ') AS BLOB),"
+        " CAST(group_concat(size, ' ') AS BLOB), count(*), sum(size), sum(typeof(size) = 'integer')"
+        f" FROM files WHERE {where}",
+        args,
+    ).fetchone()
+    if not count:
+        return ListChunk(b"", b"", 0, 0)
+    made = _fast(rels, shas, sizes, count) if ints == count else None
+    if made is not None:
+        return ListChunk(made[0], made[1], count, int(total))
+    files = db.execute(f"SELECT rel, sha256, size FROM files WHERE {where} ORDER BY rel", args).fetchall()
+    return ListChunk(
+        b"".join(hash_line(*f) for f in files),
+        ",\n".join(entry_line(*f) for f in files).encode("utf-8", "surrogateescape"),
+        len(files),
+        sum(f[2] for f in files),
+    )
+
+
+def _present(db: sqlite3.Connection, unlisted: Sequence[str]) -> list[str]:
+    return [u for u in unlisted if db.execute("SELECT 1 FROM files WHERE rel = ?", (u,)).fetchone()]
 
 
 def list_chunks(db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROWS) -> Iterator[ListChunk]:
@@ -113,28 +156,52 @@ def list_chunks(db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROW
 
     Only a range that holds an unlisted file is filtered in SQL (a per-row test that would
     otherwise cost a fifth of the query)."""
-    present = [u for u in unlisted if db.execute("SELECT 1 FROM files WHERE rel = ?", (u,)).fetchone()]
+    present = _present(db, unlisted)
     for cond, after, upto in _ranges(db, rows):
-        bounds = (after,) if upto is None else (after, upto)
-        skip = [u for u in present if after <= u and (upto is None or u <= upto)]
-        where = cond + (f" AND rel NOT IN ({','.join('?' * len(skip))})" if skip else "")
-        args = (*bounds, *skip)
-        rels, shas, sizes, count, total, ints = db.execute(
-            "SELECT CAST(group_concat(rel, char(10)) AS BLOB), CAST(group_concat(sha256, ' ') AS BLOB),"
-            " CAST(group_concat(size, ' ') AS BLOB), count(*), sum(size), sum(typeof(size) = 'integer')"
-            f" FROM files WHERE {where}",
-            args,
-        ).fetchone()
-        if not count:
+        chunk = _chunk(db, present, cond, after, upto)
+        if chunk.count:
+            yield chunk
+
+
+def kept_list_chunks(
+    db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROWS, *, changed: bool = True
+) -> Iterator[ListChunk]:
+    """``list_chunks``'s chunks, kept for the next build in the ``manifest_chunks`` table.
+
+    A kept chunk starts after its ``lo`` and covers the paths up to the next chunk's ``lo`` (the
+    first starts at ''), so every path, also one added later, falls in exactly one. A chunk is
+    taken as kept unless a file in its range changed since it was made: with ``changed``, the
+    table ``delta_files`` names every file of ``files`` added, changed or removed since (the
+    triggers of an incremental build; ``generator.incremental``). The other chunks are made
+    again from ``files`` (split when they grew) and replace the kept ones. Without kept chunks
+    (a new state, an older one, or no ``changed``) every chunk is made and kept."""
+    los = [str(lo) for (lo,) in db.execute("SELECT lo FROM manifest_chunks ORDER BY lo")]
+    if changed and los[:1] == [""]:
+        unlisted_set = set(unlisted)
+        stale = {
+            max(0, bisect.bisect_left(los, str(rel)) - 1)
+            for (rel,) in db.execute("SELECT rel FROM delta_files")
+            if rel not in unlisted_set
+        }
+    else:
+        db.execute("DELETE FROM manifest_chunks")
+        los, stale = [""], {0}
+    present = _present(db, unlisted)
+    for i, lo in enumerate(los):
+        upto = los[i + 1] if i + 1 < len(los) else None
+        if i not in stale:
+            hashed, listed, count, total = db.execute(
+                "SELECT hashed, listed, count, total FROM manifest_chunks WHERE lo = ?", (lo,)
+            ).fetchone()
+            if count:
+                yield ListChunk(bytes(hashed), bytes(listed), int(count), int(total))
             continue
-        made = _fast(rels, shas, sizes, count) if ints == count else None
-        if made is not None:
-            yield ListChunk(made[0], made[1], count, int(total))
-            continue
-        files = db.execute(f"SELECT rel, sha256, size FROM files WHERE {where} ORDER BY rel", args).fetchall()
-        yield ListChunk(
-            b"".join(hash_line(*f) for f in files),
-            ",\n".join(entry_line(*f) for f in files).encode("utf-8", "surrogateescape"),
-            len(files),
-            sum(f[2] for f in files),
-        )
+        for n, (cond, after, top) in enumerate(_ranges(db, rows, lo, upto)):
+            chunk = _chunk(db, present, cond, after, top)
+            if n == 0 or chunk.count:
+                db.execute(
+                    "INSERT OR REPLACE INTO manifest_chunks VALUES (?, ?, ?, ?, ?)",
+                    (after, chunk.count, chunk.total, chunk.hashed, chunk.listed),
+                )
+            if chunk.count:
+                yield chunk

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import GENERATOR
 from generator.errors import JsonError, OutputError
-from generator.filelist import ROWS, entry_line, hash_line, list_chunks
+from generator.filelist import ROWS, entry_line, hash_line, kept_list_chunks, list_chunks
 from generator.render.site import OutputFile
 from generator.signing import PublicKey, load_signing_key
 from generator.streamed import StreamedFile
@@ -235,16 +235,25 @@ def _head(root: str, count: int, total: int, fields: dict[str, Any]) -> bytes:
 
 
 def table_manifest_chunks(
-    db: sqlite3.Connection, spool_dir: Path, *, rows: int = ROWS, **fields: Any
+    db: sqlite3.Connection,
+    spool_dir: Path,
+    *,
+    rows: int = ROWS,
+    keep: bool = False,
+    based: bool = False,
+    **fields: Any,
 ) -> Iterator[bytes]:
     """``manifest_chunks``'s bytes for the files of the build's ``files`` table, read once: the
     file list is built chunk by chunk (``filelist.list_chunks``) while the root hash is computed,
     kept in an anonymous temporary file in ``spool_dir`` (constant memory) and streamed from
-    there after the head, which needs the root hash."""
+    there after the head, which needs the root hash. With ``keep`` the chunks are kept in the
+    database for the next build, and with ``based`` too the previous build's are reused where
+    no file changed (``filelist.kept_list_chunks``)."""
     h = hashlib.sha256()
     count = total = 0
+    chunks = kept_list_chunks(db, UNLISTED, rows, changed=based) if keep else list_chunks(db, UNLISTED, rows)
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
-        for chunk in list_chunks(db, UNLISTED, rows):
+        for chunk in chunks:
             h.update(chunk.hashed)
             if count:
                 spool.write(b",\n")
@@ -367,10 +376,11 @@ def manifest_files(ctx: SiteContext) -> Iterable[OutputFile | StreamedFile]:
     known = ctx.known_hashes
     if isinstance(known, FileHashes):
         db = known.db
+        how = {"keep": known.keep_chunks, "based": known.based}
         if key is None:
-            yield StreamedFile(MANIFEST_PATH, lambda: table_manifest_chunks(db, ctx.staging, **fields))
+            yield StreamedFile(MANIFEST_PATH, lambda: table_manifest_chunks(db, ctx.staging, **how, **fields))
             return
-        data = b"".join(table_manifest_chunks(db, ctx.staging, **fields))
+        data = b"".join(table_manifest_chunks(db, ctx.staging, **how, **fields))
     else:
         data = make_manifest(scan_site(ctx.staging), **fields)
     yield OutputFile(MANIFEST_PATH, data)

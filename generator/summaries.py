@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS owners (input_key TEXT NOT NULL, rel TEXT NOT NULL, P
 CREATE TABLE IF NOT EXISTS page_keys (rel TEXT PRIMARY KEY, key TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS site_files (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS delta_files (rel TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifest_chunks (
+  lo TEXT PRIMARY KEY, count INTEGER NOT NULL, total INTEGER NOT NULL, hashed BLOB NOT NULL,
+  listed BLOB NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS site_noted (rel TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS stale (rel TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -608,9 +611,13 @@ class FileHashes(Mapping[str, str]):
     is only changed when its bytes change (so ``delta_files`` lists real changes).
     """
 
-    def __init__(self, db: sqlite3.Connection, *, based: bool = False) -> None:
+    def __init__(self, db: sqlite3.Connection, *, based: bool = False, keep_chunks: bool = False) -> None:
         self.db = db
         self.based = based
+        # the manifest's file list is kept in chunks for the next build (an incremental build),
+        # and with ``based`` the kept chunks of the previous build are reused where no file in
+        # their range changed (``filelist.kept_list_chunks``)
+        self.keep_chunks = keep_chunks
 
     def record(self, rel: str, sha256: str, size: int) -> None:
         """Note a file as part of the staging tree (replacing an earlier note of it)."""

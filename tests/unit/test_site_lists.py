@@ -20,6 +20,7 @@ from generator import GENERATOR, filelist, report
 from generator.build import SiteContext, _report_head
 from generator.columns import report_entry, report_text
 from generator.config import Config
+from generator.incremental import DELTA_TRIGGERS
 from generator.keyring import load_keyring
 from generator.manifest import UNLISTED, manifest_chunks, path_key, table_manifest_chunks
 from generator.manifest import FileEntry as Entry
@@ -186,6 +187,61 @@ def test_any_table_gives_the_per_file_rule(sizes: dict[str, int], rows: int) -> 
         len(listed),
         sum(f[2] for f in listed),
     ]
+
+
+def _joined(chunks: list[filelist.ListChunk]) -> tuple[bytes, bytes, int, int]:
+    return (
+        b"".join(c.hashed for c in chunks),
+        b",\n".join(c.listed for c in chunks),
+        sum(c.count for c in chunks),
+        sum(c.total for c in chunks),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.dictionaries(_paths | st.sampled_from(UNLISTED), st.integers(0, 2**40), max_size=30),
+    st.lists(st.tuples(_paths | st.sampled_from(UNLISTED), st.integers(-1, 40)), max_size=12),
+    st.integers(1, 5),
+)
+def test_kept_chunks_follow_every_change(
+    sizes: dict[str, int], changes: list[tuple[str, int]], rows: int
+) -> None:
+    """The manifest's chunks kept for the next build, after files are added, changed and
+    removed (noted in ``delta_files`` by the incremental build's triggers), give the file list
+    made from nothing; the chunks no change touched are not made again."""
+    db = _table([(rel, hashlib.sha256(rel.encode()).hexdigest(), n) for rel, n in sizes.items()])
+    db.executescript(DELTA_TRIGGERS)
+    first = list(filelist.kept_list_chunks(db, UNLISTED, rows, changed=False))
+    assert _joined(first) == _joined(list(filelist.list_chunks(db, UNLISTED, rows)))
+    db.execute("DELETE FROM delta_files")
+    for rel, n in changes:
+        if n < 0:
+            db.execute("DELETE FROM files WHERE rel = ?", (rel,))
+        else:
+            db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (rel, "ab" * 32, n))
+    made: list[str] = []
+    real = filelist._chunk
+
+    def counted(*args: Any) -> filelist.ListChunk:
+        made.append(args[3])
+        return real(*args)
+
+    filelist._chunk = counted  # type: ignore[assignment]
+    try:
+        again = list(filelist.kept_list_chunks(db, UNLISTED, rows))
+        touched = len(made)
+        db.execute("DELETE FROM delta_files")
+        made.clear()
+        third = list(filelist.kept_list_chunks(db, UNLISTED, rows))
+    finally:
+        filelist._chunk = real  # type: ignore[assignment]
+    expected = _joined(list(filelist.list_chunks(db, UNLISTED, rows)))
+    assert _joined(again) == expected
+    assert _joined(third) == expected and made == []  # nothing changed: every chunk kept
+    kept = db.execute("SELECT count(*) FROM manifest_chunks").fetchone()[0]
+    assert touched <= len({rel for rel, _n in changes}) * (1 + (len(sizes) + len(changes)) // rows) + 1
+    assert kept >= 1
 
 
 # -- the verification report -------------------------------------------------------------------
