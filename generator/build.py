@@ -48,7 +48,7 @@ from generator.reader_site import READER_STEPS, listing_pages, search_files
 from generator.render.cached import CachedPage, KeptTree
 from generator.render.site import OutputFile, RecordSummary, Renderer, format_time
 from generator.report import verification_pages
-from generator.scan import Scan, import_carried, input_stamp, scan_inputs
+from generator.scan import Scan, input_stamp, scan_inputs
 from generator.shard import outside_shard
 from generator.sitewrite import ChildWriter, SiteWriter, StepsOutcome
 from generator.sources import RawRecord
@@ -325,7 +325,7 @@ def _run_build(
                         _inputs(config, sources),
                         old,
                         config.suffix_prefixes,
-                        staged.scan_path,
+                        staged.scan_connection(),
                         on_change=staged.start_check,
                     )
                     digest, count = scan.digest, scan.count
@@ -411,7 +411,7 @@ def _run_build(
                 and carry
                 and isinstance(staged, IncrementalSite)
             ):
-                import_carried(db)
+                stream_from_scan = True
                 counts.update(inputs=scan.count, carried=scan.carried, rebuilt=len(scan.retained))
                 report.outside_shard = scan.outside
                 bar.advance(scan.carried)
@@ -419,6 +419,7 @@ def _run_build(
                 inputs_hex = lambda: digest_hex  # noqa: E731
                 stream = scanned(scan.retained)
             else:
+                stream_from_scan = False
                 stream = feed()
             first = list(_take(stream, SERIAL_BELOW))
             more = len(first) == SERIAL_BELOW
@@ -455,7 +456,8 @@ def _run_build(
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
             ts = time.monotonic()
-            settled = settle(db, config.strict, based)
+            gone = scan.gone if stream_from_scan and scan is not None else None
+            settled = settle(db, config.strict, based, gone=gone)
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))
             for rel, pith in shared_copies:

@@ -78,12 +78,14 @@ from generator.keyring import Keyring
 from generator.paths import safe_rel
 from generator.sources import RawRecord
 from generator.summaries import (
+    CARRIED_TABLE,
     FileHashes,
     connect,
     meta_get,
     meta_set,
     resume,
     share_database,
+    tune,
     unshare_database,
 )
 from generator.write import (
@@ -124,8 +126,18 @@ CREATE TRIGGER IF NOT EXISTS files_removed AFTER DELETE ON files
 """
 
 
+# what ``input_key`` hashes after the bytes of a record with no endpoints, notes or provenance
+# (a record read from a local file): two zero counts and two absent extras
+_PLAIN_TAIL = bytes(8) + (1).to_bytes(8, "big") + b"\x00" + (1).to_bytes(8, "big") + b"\x00"
+
+
 def input_key(raw: RawRecord) -> str:
     """SHA-256 over everything of a ``RawRecord`` that can reach its pages (not ``where``)."""
+    if not raw.endpoints and not raw.notes and raw.origin_url is None and raw.fetched_at is None:
+        h = hashlib.sha256(len(raw.data).to_bytes(8, "big"))
+        h.update(raw.data)
+        h.update(_PLAIN_TAIL)
+        return h.hexdigest()
     h = hashlib.sha256()
 
     def part(data: bytes) -> None:
@@ -330,12 +342,12 @@ class IncrementalSite(StagedSite):
         self.reusable = False
         self.trusted = False  # the live tree is the one its state describes: it may become the spare
         self.new_state_path = output.parent / f".{output.name}{NEW_STATE_TAG}{secrets.token_hex(4)}"
-        self.scan_path = output.parent / f".{output.name}{NEW_STATE_TAG}scan-{secrets.token_hex(4)}"
         self.db: sqlite3.Connection | None = None
         self.mode = "fresh"
         self.counts = CarryCounts()
         self._check: Forked[list[str]] | None = None
         self._live: sqlite3.Connection | None = None  # writes the live state (write-ahead log)
+        self._pinned = False  # the live state is in write-ahead-log mode, its snapshot pinned
 
     @property
     def based(self) -> bool:
@@ -362,21 +374,28 @@ class IncrementalSite(StagedSite):
             self._share_live_state()
             self._start_check(spare_path(self.output))
 
+    def scan_connection(self) -> sqlite3.Connection:
+        """The connection that will write the live state, opened for the input scan to note
+        the carried inputs in its temporary ``carried`` table (nothing of the state is written
+        until ``begin``)."""
+        if self._live is None:
+            live = sqlite3.connect(str(self.old_state.path), isolation_level=None)
+            tune(live)
+            live.execute(CARRIED_TABLE)
+            self._live = live
+        return self._live
+
     def _share_live_state(self) -> None:
-        """Open the live state for writing, in write-ahead-log mode, and pin the previous
+        """Put the live state in write-ahead-log mode, for writing, and pin the previous
         build's snapshot with the read-only connection (see ``begin``)."""
         old = self.old_state
         assert old.db is not None
-        if self._live is not None:
+        if self._pinned:
             return
-        live = sqlite3.connect(str(old.path), isolation_level=None)
-        try:
-            share_database(live)
-            live.execute("PRAGMA wal_autocheckpoint=0")
-        except BaseException:
-            live.close()
-            raise
-        self._live = live
+        live = self.scan_connection()
+        share_database(live)
+        live.execute("PRAGMA wal_autocheckpoint=0")
+        self._pinned = True
         old.db.execute("BEGIN")
         old.db.execute("SELECT count(*) FROM meta").fetchone()  # the read transaction starts
 
@@ -434,8 +453,6 @@ class IncrementalSite(StagedSite):
         db = self._live
         assert db is not None
         self.db = db
-        if self.scan_path.is_file():  # the scan's notes (scan.import_carried), attached outside
-            db.execute("ATTACH DATABASE ? AS scan", (str(self.scan_path),))  # a transaction
         resume(db, DELTA_TRIGGERS)
         meta_set(db, "root", "")
         changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
@@ -468,14 +485,16 @@ class IncrementalSite(StagedSite):
         for its header's change counter."""
         self.drop_check()
         live, self._live = self._live, None
+        pinned, self._pinned = self._pinned, False
         if self.db is not None and self.db is not live:
             self.db.close()  # a new state (from nothing) that was not published
         self.db = None
         if live is None:
             return
         live.close()  # an uncommitted transaction is rolled back
-        self.old_state.close()
-        discard_log(self.output)
+        if pinned:
+            self.old_state.close()
+            discard_log(self.output)
 
     def _bring_up_to_date(self, changed: set[str] | None) -> None:
         """Make the staging tree hold the files the state lists. With ``changed`` (the files the
@@ -556,8 +575,6 @@ class IncrementalSite(StagedSite):
         try:
             if not self.published:
                 self.release()
-            with contextlib.suppress(OSError):
-                self.scan_path.unlink()
             if not self.published:
                 with contextlib.suppress(OSError):
                     self.new_state_path.unlink()
@@ -658,6 +675,7 @@ class IncrementalSite(StagedSite):
             unshare_database(db)
             db.close()
             self.db = self._live = None
+            self._pinned = False
             marker.unlink()
         else:
             os.replace(self.new_state_path, state_path(self.output))

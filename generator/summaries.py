@@ -36,8 +36,7 @@ CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, {columns});
 CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
-CREATE TEMP TABLE IF NOT EXISTS carried (
-  input_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, where_ TEXT NOT NULL);
+{carried};
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
   raw_sha256 TEXT NOT NULL, signed_key TEXT, {columns}) WITHOUT ROWID;
@@ -73,9 +72,18 @@ CREATE TEMP TABLE IF NOT EXISTS overwritten (
 SEARCH_INDEX = (
     "CREATE INDEX IF NOT EXISTS summaries_search ON summaries (submitted_at, suffix, search_doc, terms)"
 )
-SCHEMA = _SCHEMA.replace(
-    "{columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMN_NAMES)
-).replace("{search_index}", SEARCH_INDEX)
+# the inputs of an incremental build that the previous build has, the first of each key: noted
+# by the input scan (appended, the index made after) or by the build's feed (through the index)
+CARRIED_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS carried "
+    "(input_key TEXT NOT NULL, seq INTEGER NOT NULL, where_ TEXT NOT NULL)"
+)
+CARRIED_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS temp.carried_key ON carried (input_key)"
+SCHEMA = (
+    _SCHEMA.replace("{carried}", f"{CARRIED_TABLE};\n{CARRIED_INDEX}")
+    .replace("{columns}", ", ".join(f"{c} {COLUMN_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMN_NAMES))
+    .replace("{search_index}", SEARCH_INDEX)
+)
 
 # columns a caller may order by; values are SQL expressions over the summaries table
 ORDER_KEYS = {"suffix": "suffix", "submitted_at": "submitted_at", "short8": "short8"}
@@ -143,13 +151,13 @@ def connect(path: Path | None) -> sqlite3.Connection:
     db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF" if path is None else "PRAGMA journal_mode=DELETE")
     db.execute("PRAGMA synchronous=OFF")
-    _tune(db)
+    tune(db)
     db.executescript(SCHEMA)
     db.execute("BEGIN")
     return db
 
 
-def _tune(db: sqlite3.Connection) -> None:
+def tune(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache: the memory bound
     db.execute("PRAGMA temp_store=FILE")
 
@@ -161,7 +169,7 @@ def resume(db: sqlite3.Connection, extra_schema: str = "") -> None:
     ``synchronous=NORMAL``: in that mode a commit survives the process dying at once and the
     file stays whole after a power cut (losing at most the last commits)."""
     db.execute("PRAGMA synchronous=NORMAL")
-    _tune(db)
+    tune(db)
     db.executescript("BEGIN;\n" + SCHEMA + extra_schema)  # executescript commits, then BEGINs
 
 
@@ -430,7 +438,9 @@ class Settled:
 _ROWS = "SELECT seq, raw_sha256, where_, data, NULL FROM pending WHERE suffix = ?"
 
 
-def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled:
+def settle(
+    db: sqlite3.Connection, strict: bool, based: bool = False, gone: Sequence[str] | None = None
+) -> Settled:
     """One summary per record; different bytes for one record are a conflict.
 
     Moves the ``pending`` rows (the inputs this build verified) into ``summaries``: of several
@@ -442,13 +452,18 @@ def settle(db: sqlite3.Connection, strict: bool, based: bool = False) -> Settled
     the inputs it already has: a record whose input is not there any more goes (its input key
     into the ``gone`` table, its files into ``stale`` as candidates for removal), and a carried
     record takes part in the checks above with its input position. Carried records were settled
-    under the same settings before and are not checked again under ``strict``."""
+    under the same settings before and are not checked again under ``strict``. ``gone``, when
+    the input scan found them, are the previous input keys that no input has now (else they
+    are found here, from ``carried``)."""
     out = Settled()
     if based:
-        db.execute(
-            "INSERT OR IGNORE INTO temp.gone SELECT input_key FROM summaries "
-            "WHERE input_key NOT IN (SELECT input_key FROM carried)"
-        )
+        if gone is not None:  # the input keys no input has now, as the scan found them
+            db.executemany("INSERT OR IGNORE INTO temp.gone VALUES (?)", [(k,) for k in gone])
+        else:
+            db.execute(
+                "INSERT OR IGNORE INTO temp.gone SELECT input_key FROM summaries "
+                "WHERE input_key NOT IN (SELECT input_key FROM carried)"
+            )
         contested = "UNION SELECT p.suffix FROM pending p JOIN summaries s USING (suffix) " + (
             "WHERE s.input_key NOT IN (SELECT input_key FROM temp.gone)"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -14,9 +15,11 @@ from generator import strictjson
 from generator.columns import report_entry, report_text, row_of
 from generator.config import Config
 from generator.errors import JsonError
+from generator.incremental import input_key
 from generator.keyring import load_keyring
 from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
+from generator.sources import RawRecord
 from generator.streamed import dumps_indented
 from generator.summaries import FileHashes, SummaryStore, add_pending, connect, settle
 
@@ -173,3 +176,23 @@ def test_clean_text_drops_noncharacters() -> None:
     from generator.render.filters import clean_text
 
     assert clean_text("a\ufdd0b\uffff\U0010fffe c\U0001f600") == "ab c\U0001f600"
+
+
+@given(st.binary(max_size=300))
+def test_input_key_of_a_plain_record_is_the_general_rule(data: bytes) -> None:
+    """``input_key`` hashes a record without endpoints, notes or provenance in one shortcut;
+    it is the general rule's digest (length-prefixed bytes, two zero counts, two absent
+    extras), and any endpoint, note or provenance changes it."""
+    h = hashlib.sha256()
+    h.update(len(data).to_bytes(8, "big") + data)
+    h.update(bytes(4) + bytes(4))  # no endpoints, no notes
+    h.update(((1).to_bytes(8, "big") + b"\x00") * 2)  # no origin URL, no fetch time
+    assert input_key(RawRecord(data, "here")) == h.hexdigest()
+    assert input_key(RawRecord(data, "elsewhere")) == h.hexdigest()
+    others = [
+        RawRecord(data, "w", endpoints=(("bundle", b""),)),
+        RawRecord(data, "w", notes=("n",)),
+        RawRecord(data, "w", origin_url="https://pith.science/x"),
+        RawRecord(data, "w", fetched_at="2026-01-01T00:00:00Z"),
+    ]
+    assert len({input_key(r) for r in others} | {h.hexdigest()}) == 5
