@@ -760,22 +760,49 @@ def unlike_listed(
     that count as a missing file (others are raised). ``root`` may be an open directory
     descriptor (left open)."""
     fd = root if isinstance(root, int) else os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    skipped = {rel.encode("utf-8", "surrogateescape") for rel in skip}
     try:
-        cur = db.execute("SELECT rel, size FROM files")
-        while rows := cur.fetchmany(4096):
-            for rel, size in rows:
-                if rel in skip:
+        for rels, sizes in _listed_files(db):
+            for rel, size in zip(rels, sizes, strict=True):
+                if rel in skipped:
                     continue
                 try:
                     st = os.stat(rel, dir_fd=fd, follow_symlinks=False)
                 except missing_on:
-                    yield str(rel), True
+                    yield rel.decode("utf-8", "surrogateescape"), True
                     continue
-                if st.st_size != size or st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
-                    yield str(rel), False
+                if st.st_size != int(size) or st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
+                    yield rel.decode("utf-8", "surrogateescape"), False
     finally:
         if not isinstance(root, int):
             os.close(fd)
+
+
+def _listed_files(db: sqlite3.Connection, rows: int = 4096) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """The ``files`` table's paths (UTF-8) and sizes (decimal), ``rows`` at a time in path order:
+    SQLite joins each batch into two texts that are split here (no Python object per column
+    per row); a batch whose texts do not split into one piece per file (a path with a line
+    feed) is read row by row."""
+    after = None
+    while True:
+        low = "" if after is None else "WHERE rel > ?"
+        args: tuple[object, ...] = () if after is None else (after,)
+        paths, sizes, count, top = db.execute(
+            "SELECT CAST(group_concat(rel, char(10)) AS BLOB), CAST(group_concat(size, ' ') AS BLOB), "
+            f"count(*), max(rel) FROM (SELECT rel, size FROM files {low} ORDER BY rel LIMIT ?)",
+            (*args, rows),
+        ).fetchone()
+        if not count:
+            return
+        rels, lengths = paths.split(b"\n"), sizes.split(b" ")
+        if len(rels) != count or len(lengths) != count:
+            got = db.execute(
+                f"SELECT rel, size FROM files {low} ORDER BY rel LIMIT ?", (*args, rows)
+            ).fetchall()
+            rels = [str(r).encode("utf-8", "surrogateescape") for r, _n in got]
+            lengths = [str(n).encode() for _r, n in got]
+        yield rels, lengths
+        after = top
 
 
 def _remove_files(root: Path, rels: Iterable[str]) -> int:

@@ -4,9 +4,10 @@ An incremental build first needs every input's key: their digest tells whether a
 at all, and each key tells whether the previous build has that record already. Reading the
 inputs a second time to feed the workers would double the cost of a rebuild after a small change
 (reading and hashing every input is most of it). So the one pass that computes the keys also
-notes the inputs the previous build has (in a scratch SQLite file beside the state, so memory
-stays flat) and keeps the few new ones in memory, up to a bound; past it, the build reads the
-inputs again as a clean build does.
+notes the inputs the previous build has (in the temporary ``carried`` table of the connection
+that will write the state: on disk, so memory stays flat but for the previous build's input
+keys, held as a set up to ``KNOWN_IN_MEMORY``) and keeps the few new ones in memory, up to a
+bound; past it, the build reads the inputs again as a clean build does.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from generator import strictjson
 from generator.columns import report_entry, report_text, row_of
 from generator.config import Config
 from generator.errors import JsonError
-from generator.incremental import input_key
+from generator.incremental import _listed_files, input_key
 from generator.keyring import load_keyring
 from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
@@ -196,3 +196,21 @@ def test_input_key_of_a_plain_record_is_the_general_rule(data: bytes) -> None:
         RawRecord(data, "w", fetched_at="2026-01-01T00:00:00Z"),
     ]
     assert len({input_key(r) for r in others} | {h.hexdigest()}) == 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(st.text(alphabet="ab/\n é", min_size=1, max_size=5), st.integers(0, 2**40), max_size=30),
+    st.integers(1, 7),
+)
+def test_listed_files_read_in_batches_give_every_row(sizes: dict[str, int], rows: int) -> None:
+    """The spare check's batched read of the file list (two joined texts a batch, split here)
+    gives every path and size once, in path order, also paths with a line feed."""
+    db = connect(None)
+    db.executemany("INSERT INTO files VALUES (?, ?, ?)", [(r, "00" * 32, n) for r, n in sizes.items()])
+    got = [
+        (rel.decode("utf-8"), int(size))
+        for rels, lengths in _listed_files(db, rows)
+        for rel, size in zip(rels, lengths, strict=True)
+    ]
+    assert got == sorted(sizes.items(), key=lambda item: item[0].encode())
