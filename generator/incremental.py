@@ -454,6 +454,10 @@ class IncrementalSite(StagedSite):
         assert db is not None
         self.db = db
         resume(db, DELTA_TRIGGERS)
+        if meta_get(db, "chunks_root") != old.root:
+            # the manifest's kept chunks describe another tree (a state an older version
+            # published): made again, all of them (filelist.kept_list_chunks)
+            db.execute("DELETE FROM manifest_chunks")
         meta_set(db, "root", "")
         changed = {str(rel) for (rel,) in db.execute("SELECT rel FROM delta_files")}
         db.execute("DELETE FROM delta_files")
@@ -641,6 +645,7 @@ class IncrementalSite(StagedSite):
         keep = self.trusted and self.based and self.output.exists()
         meta_set(db, "state_version", STATE_VERSION)
         meta_set(db, "root", _root_id(self.staging))
+        meta_set(db, "chunks_root", _root_id(self.staging))  # the manifest step kept them
         meta_set(db, "spare", (self.old_state.root or "") if keep else "")
         meta_set(db, "delta_valid", "1" if self.based else "0")
         db.execute("COMMIT")
@@ -705,8 +710,14 @@ def _to_rollback_journal(state: Path) -> None:
             header = fh.read(20)
     except OSError:
         return
-    if header[18:20] != b"\x02\x02":  # not in write-ahead-log mode
-        return
+    if header[18:20] == b"\x02\x02":  # in write-ahead-log mode
+        _end_log(state, "end write-ahead-log mode")
+
+
+def _end_log(state: Path, doing: str) -> None:
+    """Open the state (which replays a log beside it), write any log into the file and leave it
+    in rollback-journal mode. A failure is logged, and ``BuildState`` then judges the state as
+    it finds it (unreadable or naming another tree: not used)."""
     try:
         db = sqlite3.connect(str(state), isolation_level=None)
         try:
@@ -714,7 +725,7 @@ def _to_rollback_journal(state: Path) -> None:
         finally:
             db.close()
     except sqlite3.Error as exc:
-        log.warning("%s: cannot end write-ahead-log mode (%s)", state, exc)
+        log.warning("%s: cannot %s (%s)", state, doing, exc)
 
 
 def recover_live_state(output: Path) -> None:
@@ -725,14 +736,7 @@ def recover_live_state(output: Path) -> None:
     if marker.exists():
         state = state_path(output)
         if state.is_file():
-            try:
-                db = sqlite3.connect(str(state), isolation_level=None)  # replays the log
-                try:
-                    db.execute("PRAGMA journal_mode=DELETE")
-                finally:
-                    db.close()
-            except sqlite3.Error as exc:
-                log.warning("%s: cannot replay its write-ahead log (%s)", state, exc)
+            _end_log(state, "replay its write-ahead log")
         marker.unlink()
         return
     discard_log(output)

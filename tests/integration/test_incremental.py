@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from generator import synth
+from generator import manifest, synth
 from generator.build import run_build
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
@@ -774,3 +774,26 @@ def test_a_killed_build_leaves_the_live_state_as_it_was(setup: tuple[Inputs, Pat
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
         assert db.execute("SELECT value FROM meta WHERE key = 'inputs'").fetchone()[0] == "written"
         assert db.execute("SELECT count(*) FROM delta_files").fetchone()[0] == 0
+
+
+def test_manifest_chunks_of_another_tree_are_not_reused(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest's kept chunks are reused only when the state says they describe the tree
+    it names (``chunks_root``): a state published by a build that did not keep them (an older
+    version) has its chunks made again, whatever they hold."""
+    inputs, tmp, cfg = setup
+    defaults = manifest.table_manifest_chunks.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "rows", 4)  # many chunks, most untouched by one change
+    files = inputs.add(12)
+    build(cfg)
+    state = state_path(cfg.output)
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM manifest_chunks").fetchone()[0] >= 1
+        db.execute("UPDATE manifest_chunks SET hashed = x'00', listed = x'00'")
+        db.execute("UPDATE meta SET value = 'another tree' WHERE key = 'chunks_root'")
+    db.close()
+    inputs.change(files[3], "chunks")
+    build(cfg)
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
