@@ -651,9 +651,7 @@ class IncrementalSite(StagedSite):
         db.execute("COMMIT")
         if not self.based:
             unshare_database(db)
-            db.close()
-            self.db = None
-            self.release()
+            self.release()  # closes this build's database (a new file)
             self.old_state.close()  # before its file is replaced
             for tag in ("-wal", "-shm", "-journal"):  # never a log beside the new file
                 Path(f"{state_path(self.output)}{tag}").unlink(missing_ok=True)
