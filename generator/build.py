@@ -504,6 +504,7 @@ def _run_build(
                 _build_time(config, settled.newest),
                 staging,
                 hashes,
+                settled.touched if based else None,
             )
             writer = SiteWriter(staging, hashes, db, based=based, fail_after=fail_after)
             children: list[Forked[StepsOutcome]] = []
@@ -668,6 +669,9 @@ class SiteContext:
     build_time: str
     staging: Path
     known_hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # SUFFIXes whose record this build added, replaced or removed (``Settled.touched``), when
+    # ``records`` is the build's ``SummaryStore`` updating the previous build's; else None
+    touched: frozenset[str] | None = None
 
 
 SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage | KeptTree]]

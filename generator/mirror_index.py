@@ -33,7 +33,7 @@ from generator.columns import compact
 from generator.errors import JsonError, MirrorIndexError, OutputError
 from generator.identifiers import HEX64_RE, SUFFIX_RE, is_arxiv_id
 from generator.paths import safe_rel
-from generator.render.cached import CachedPage, page_key
+from generator.render.cached import CachedPage, suffix_shard_keys
 from generator.render.site import OutputFile
 from generator.sources.remote import DEFAULT_KINDS, RECORD, site_path
 from generator.strictjson import loads_strict
@@ -144,7 +144,7 @@ def mirror_index_files(ctx: Any) -> Iterator[OutputFile | CachedPage]:
     SHA-256: for a shard the previous build wrote under the same key (the writer keeps it) they
     are that file's, from the build's file table; other shards are made here."""
     if isinstance(ctx.records, SummaryStore):
-        yield from _from_table(ctx.records.db)
+        yield from _from_table(ctx.records.db, ctx.touched)
         return
     staging = ctx.staging
 
@@ -169,16 +169,14 @@ def mirror_index_files(ctx: Any) -> Iterator[OutputFile | CachedPage]:
     yield _top(total, shards)
 
 
-def _from_table(db: sqlite3.Connection) -> Iterator[OutputFile | CachedPage]:
+def _from_table(db: sqlite3.Connection, touched: frozenset[str] | None) -> Iterator[OutputFile | CachedPage]:
     shards = []
     total = 0
-    cur = db.execute("SELECT suffix, mindex_sha256 FROM summaries ORDER BY suffix")
-    keys = (row for rows in iter(lambda: cur.fetchmany(4096), []) for row in rows)
-    for prefix, group in groupby(keys, key=lambda r: str(r[0])[:PREFIX_LEN]):
-        shas = [str(sha) for _suffix, sha in group]
-        key = page_key("mirror-index", prefix, shas)
+    for prefix, count, key in suffix_shard_keys(
+        db, "mirror-index", "mindex_sha256", PREFIX_LEN, shard_path, touched
+    ):
         path = shard_path(prefix)
-        total += len(shas)
+        total += count
         held = db.execute(
             "SELECT f.sha256, f.size FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ? AND k.key = ?",
             (path, key),
@@ -190,7 +188,7 @@ def _from_table(db: sqlite3.Connection) -> Iterator[OutputFile | CachedPage]:
             out = _shard_file(db, prefix)
             sha, size = hashlib.sha256(out.data).hexdigest(), len(out.data)
             made = partial(lambda f: f, out)
-        shards.append(_shard_ref(prefix, len(shas), size, sha))
+        shards.append(_shard_ref(prefix, count, size, sha))
         yield CachedPage(path, key, made)
     yield _top(total, shards)
 

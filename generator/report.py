@@ -23,7 +23,6 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
-from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from markupsafe import Markup
 
 from generator import GENERATOR
 from generator.columns import report_entry, report_text, text_sha256
-from generator.render.cached import CachedPage, page_key
+from generator.render.cached import CachedPage, page_key, suffix_shard_keys
 from generator.render.site import OutputFile, RecordSummary
 from generator.summaries import SummaryStore
 
@@ -93,10 +92,9 @@ class _Shards:
     def shard_keys(self) -> Iterator[tuple[str, int, str]]:
         """(prefix, records, key) of every shard, in prefix order."""
         if self.db is not None:
-            cur = self.db.execute("SELECT suffix, report_sha256 FROM summaries ORDER BY suffix")
-            for prefix, group in groupby(_fetched(cur), key=lambda r: shard_of(r[0])):
-                shas = [sha for _suffix, sha in group]
-                yield prefix, len(shas), page_key("report", prefix, shas)
+            yield from suffix_shard_keys(
+                self.db, "report", "report_sha256", SHARD_LEN, shard_json, self.ctx.touched
+            )
             return
         for prefix, items in sorted(self.plain.items()):
             yield prefix, len(items), page_key("report", prefix, [text_sha256(t) for t, _r in items])
@@ -126,11 +124,6 @@ class _Shards:
         rows = [(Markup(row), Markup(og)) for _text, (row, og) in self.items(prefix)]
         report = {"prefix": prefix, "rows": rows, "json": shard_json(prefix)}
         return self.ctx.renderer.page("verification_shard.html", shard_html(prefix), report=report)
-
-
-def _fetched(cur: sqlite3.Cursor) -> Iterator[tuple[str, str]]:
-    while rows := cur.fetchmany(4096):
-        yield from rows
 
 
 def _sorted(records: Sequence[RecordSummary]) -> list[RecordSummary]:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 from generator.render.site import OutputFile
 
@@ -67,12 +68,55 @@ def previous_key(records: object, rel: str) -> str | None:
     """The key under which the previous build wrote ``rel`` (a cached page it still lists), when
     ``records`` is a build's ``SummaryStore`` and this build may keep it; else None."""
     db = _database(records)
-    if db is None:
-        return None
+    return None if db is None else _held_key(db, rel)
+
+
+def _held_key(db: sqlite3.Connection, rel: str) -> str | None:
     row = db.execute(
         "SELECT k.key FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ?", (rel,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def suffix_shard_keys(
+    db: sqlite3.Connection,
+    kind: str,
+    column: str,
+    size: int,
+    path_of: Callable[[str], str],
+    touched: frozenset[str] | None,
+) -> Iterator[tuple[str, int, str]]:
+    """(prefix, records, key) of every shard of the ``summaries`` table by the first ``size``
+    characters of SUFFIX, in prefix order. A shard's key is ``page_key(kind, prefix, values)``,
+    ``values`` being its records' ``column`` (a SHA-256 of what the shard shows of each) in
+    SUFFIX order, read from an index that covers it.
+
+    With ``touched`` (the SUFFIXes whose record this build added, replaced or removed: the rest
+    are the previous build's, with the same columns), a shard none of them falls in has the key
+    under which the previous build wrote ``path_of(prefix)``, and only its size is read (a
+    count over its range of the index); the other shards, and one the previous build did not
+    write, are keyed from their rows. Without ``touched`` every shard is keyed from its rows,
+    in one pass over the index."""
+    if touched is None:
+        cur = db.execute(f"SELECT suffix, {column} FROM summaries ORDER BY suffix")
+        rows = (row for batch in iter(lambda: cur.fetchmany(4096), []) for row in batch)
+        for prefix, group in groupby(rows, key=lambda r: str(r[0])[:size]):
+            values = [str(value) for _suffix, value in group]
+            yield prefix, len(values), page_key(kind, prefix, values)
+        return
+    changed = {suffix[:size] for suffix in touched}
+    first = db.execute("SELECT min(suffix) FROM summaries").fetchone()[0]
+    while first is not None:
+        prefix = str(first)[:size]
+        bounds = (prefix, prefix + "~")  # "~" sorts after every SUFFIX character
+        within = "FROM summaries WHERE suffix >= ? AND suffix < ?"
+        count = int(db.execute(f"SELECT count(*) {within}", bounds).fetchone()[0])
+        key = None if prefix in changed else _held_key(db, path_of(prefix))
+        if key is None:
+            cur = db.execute(f"SELECT {column} {within} ORDER BY suffix", bounds)
+            key = page_key(kind, prefix, [str(value) for (value,) in cur])
+        yield prefix, count, key
+        first = db.execute("SELECT min(suffix) FROM summaries WHERE suffix >= ?", (bounds[1],)).fetchone()[0]
 
 
 def marker(records: object, made: OutputFile, key: Callable[[], str]) -> OutputFile | CachedPage:

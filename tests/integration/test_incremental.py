@@ -20,13 +20,15 @@ from typing import Any
 
 import pytest
 
-from generator import manifest, synth
+from generator import build as build_module
+from generator import manifest, mirror_index, report, synth
 from generator.build import run_build
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
 from generator.incremental import recover_live_state, spare_path, spare_state_path, state_path
 from generator.render import search
+from generator.render.cached import suffix_shard_keys
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
 
@@ -797,3 +799,51 @@ def test_manifest_chunks_of_another_tree_are_not_reused(
     inputs.change(files[3], "chunks")
     build(cfg)
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+
+
+def test_shards_keyed_again_only_where_a_build_touched(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``settle`` names the SUFFIXes whose record a build added, replaced or removed; the report
+    and mirror-index shards none of them falls in keep the key the previous build wrote them
+    under (read, not made again), and that key is the one made from every row."""
+    inputs, _tmp, cfg = setup
+    files = inputs.add(12)
+    build(cfg)
+    state = state_path(cfg.output)
+    with sqlite3.connect(state) as db:
+        suffix_at = {str(w): str(s) for s, w in db.execute("SELECT suffix, where_ FROM places")}
+    db.close()
+    seen: list[frozenset[str] | None] = []
+    settle = build_module.settle
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = settle(*args, **kwargs)
+        seen.append(out.touched)
+        return out
+
+    monkeypatch.setattr(build_module, "settle", spy)
+    inputs.change(files[2], "touched")
+    files[5].unlink()
+    (added,) = inputs.add(1)
+    build(cfg)
+    with sqlite3.connect(state) as db:
+        suffix_at.update({str(w): str(s) for s, w in db.execute("SELECT suffix, where_ FROM places")})
+        assert seen == [frozenset(suffix_at[str(f)] for f in (files[2], files[5], added))]
+
+        steps = [
+            ("report", "report_sha256", report.SHARD_LEN, report.shard_json),
+            ("mirror-index", "mindex_sha256", mirror_index.PREFIX_LEN, mirror_index.shard_path),
+        ]
+        for kind, column, size, path_of in steps:
+            every = list(suffix_shard_keys(db, kind, column, size, path_of, None))
+            assert len(every) >= 5
+            assert list(suffix_shard_keys(db, kind, column, size, path_of, frozenset())) == every
+            prefix, count, _key = every[0]
+            db.execute("UPDATE page_keys SET key = 'kept' WHERE rel = ?", (path_of(prefix),))
+            kept = list(suffix_shard_keys(db, kind, column, size, path_of, frozenset()))
+            assert kept == [(prefix, count, "kept"), *every[1:]]
+            a_suffix = db.execute("SELECT min(suffix) FROM summaries").fetchone()[0]
+            assert list(suffix_shard_keys(db, kind, column, size, path_of, frozenset([a_suffix]))) == every
+        db.rollback()
+    db.close()
