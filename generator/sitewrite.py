@@ -19,7 +19,7 @@ from generator.paths import safe_rel
 from generator.render.cached import CachedPage, KeptTree
 from generator.render.site import OutputFile
 from generator.streamed import StreamedFile
-from generator.summaries import FileHashes
+from generator.summaries import FILES_IN_RANGE, FileHashes
 from generator.write import is_plain, put_chunks, put_file
 
 BATCH = 400  # under SQLite's 500 host parameters of the lookups
@@ -100,15 +100,18 @@ class SiteWriter:
         if not self.based:
             raise ValueError(f"{prefix}: nothing to keep in a build that does not start from a previous one")
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        rels = [
-            str(r)
-            for (r,) in self.db.execute("SELECT rel FROM files WHERE rel >= ? AND rel < ?", (prefix, end))
-        ]
-        self.hashes.keep(rels)
-        self._note(rels)
-        self.kept_pages += len(rels)
-        for rel in rels:
-            self._count(rel)
+        bounds = (prefix, end)
+        count = int(self.db.execute(f"SELECT count(*) {FILES_IN_RANGE}", bounds).fetchone()[0])
+        rels = self.hashes.keep_range(prefix, end)
+        if rels is None:
+            self.db.execute(f"INSERT OR IGNORE INTO temp.site_noted SELECT rel {FILES_IN_RANGE}", bounds)
+        else:
+            self._note(rels)
+        self.kept_pages += count
+        if self.fail_after is not None and self.files + count >= self.fail_after:
+            self.files = self.fail_after
+            raise OSError(5, "injected fault while writing", prefix)
+        self.files += count
 
     def _keep(self, cached: Sequence[CachedPage]) -> set[str]:
         """Note the keys of ``cached``; the paths of those whose file the previous build wrote
@@ -186,6 +189,11 @@ class _NotingHashes(FileHashes):
 
     def keep(self, rels: Sequence[str]) -> None:
         self.outcome.kept.extend(rels)
+
+    def keep_range(self, lo: str, hi: str) -> list[str] | None:
+        rels = [str(r) for (r,) in self.db.execute(f"SELECT rel {FILES_IN_RANGE}", (lo, hi))]
+        self.keep(rels)
+        return rels
 
 
 class ChildWriter(SiteWriter):

@@ -99,3 +99,31 @@ def test_child_writer_notes_what_the_parent_takes(tmp_path: Path) -> None:
     assert FileHashes(db)["search/d/1.js"] == hashlib.sha256(b"docs").hexdigest()
     noted = {str(r) for (r,) in db.execute("SELECT rel FROM temp.site_noted")}
     assert noted == {"listing/1.html", "search/d/0.js", "search/d/1.js"}
+
+
+def test_kept_tree_in_a_child_reaches_the_parent(tmp_path: Path) -> None:
+    """A tree kept in a forked step is noted through the outcome, file by file, as the
+    parent's writer notes its own kept trees in the database."""
+    db = connect(None)
+    _previous_build(db)
+    child = ChildWriter(tmp_path, db, based=True)
+    child.emit(KeptTree("search/"))
+    outcome = child.finish()
+    assert db.execute("SELECT count(*) FROM temp.noted").fetchone()[0] == 0
+    assert outcome.kept == outcome.noted == ["search/d/0.js", "search/manifest.js"]
+    assert outcome.files == outcome.kept_pages == 2
+    parent = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True)
+    parent.take(outcome)
+    own = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True)
+    own.emit(KeptTree("searcher/"))
+    for table in ("noted", "site_noted"):
+        rels = {str(r) for (r,) in db.execute(f"SELECT rel FROM temp.{table}")}
+        assert rels == {"search/d/0.js", "search/manifest.js", "searcher/x.html"}
+
+
+def test_injected_fault_in_a_kept_tree(tmp_path: Path) -> None:
+    db = connect(None)
+    _previous_build(db)
+    writer = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True, fail_after=2)
+    with pytest.raises(OSError, match="injected"):
+        writer.emit(KeptTree("search/"))
