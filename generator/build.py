@@ -456,8 +456,14 @@ def _run_build(
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
             ts = time.monotonic()
-            gone = scan.gone if stream_from_scan and scan is not None else None
-            settled = settle(db, config.strict, based, gone=gone)
+            found = scan if stream_from_scan and scan is not None else None
+            settled = settle(
+                db,
+                config.strict,
+                based,
+                gone=found.gone if found is not None else None,
+                moved=found.moved if found is not None else None,
+            )
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))
             for rel, pith in shared_copies:

@@ -238,12 +238,16 @@ class BuildState:
     def meta(self, key: str) -> str | None:
         return meta_get(self.db, key) if self.db is not None else None
 
-    def all_known(self) -> set[str] | None:
-        """Every input key whose record the previous build published, read at once (one index
-        scan), or None past ``KNOWN_IN_MEMORY`` records: ``known`` looks them up in batches."""
+    def all_known(self) -> dict[str, str] | None:
+        """Every input key whose record the previous build published, with the place (``where``)
+        that build read it from, read at once (an index scan and a lookup of each place), or
+        None past ``KNOWN_IN_MEMORY`` records: ``known`` looks the keys up in batches."""
         assert self.db is not None
-        cur = self.db.execute("SELECT input_key FROM summaries LIMIT ?", (KNOWN_IN_MEMORY + 1,))
-        found = {str(k) for (k,) in cur}
+        cur = self.db.execute(
+            "SELECT s.input_key, p.where_ FROM summaries s JOIN places p USING (suffix) LIMIT ?",
+            (KNOWN_IN_MEMORY + 1,),
+        )
+        found = {str(k): str(w) for k, w in cur}
         return found if len(found) <= KNOWN_IN_MEMORY else None
 
     def known(self, keys: list[str]) -> set[str]:

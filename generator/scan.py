@@ -40,6 +40,9 @@ class Scan:
     # None when there were too many to keep
     gone: list[str] | None  # input keys of the previous build that no input has now (None: not
     # known, when the previous keys were looked up in batches)
+    moved: list[tuple[str, str]] | None  # (where, input key) of the inputs the previous build
+    # has that are somewhere else now (another file or line; the first input of each key), or
+    # None when not known
 
 
 def scan_inputs(
@@ -65,18 +68,21 @@ def scan_inputs(
         # rows are appended, the unique index made after them in one sort (inserting through
         # it cost 0.8 s at 100,000 records); else the index, made first, drops later copies.
         unseen = set(every) if every is not None else None
+        moved: list[tuple[str, str]] | None = [] if every is not None else None
         if unseen is None:
             db.execute(CARRIED_INDEX)
 
         def flush() -> None:
             nonlocal carried, retained, held, on_change
             known = every if every is not None else old.known([k for _s, _r, k in batch])
-            if unseen is not None:
+            if unseen is not None and moved is not None and every is not None:
                 rows = []
                 for seq, raw, key in batch:
                     if key in unseen:  # the first input with a key the previous build has
                         unseen.discard(key)
                         rows.append((key, seq, raw.where))
+                        if every[key] != raw.where:
+                            moved.append((raw.where, key))
             else:
                 rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
             db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", rows)
@@ -113,7 +119,7 @@ def scan_inputs(
         if db.in_transaction:
             db.execute("COMMIT")
     gone = sorted(unseen) if unseen is not None else None
-    return Scan(h.hexdigest(), count, outside, carried, retained, gone)
+    return Scan(h.hexdigest(), count, outside, carried, retained, gone, moved)
 
 
 def input_stamp(sources: Iterable[Path], store: Path | None) -> str | None:

@@ -443,7 +443,11 @@ _ROWS = "SELECT seq, raw_sha256, where_, data, NULL FROM pending WHERE suffix = 
 
 
 def settle(
-    db: sqlite3.Connection, strict: bool, based: bool = False, gone: Sequence[str] | None = None
+    db: sqlite3.Connection,
+    strict: bool,
+    based: bool = False,
+    gone: Sequence[str] | None = None,
+    moved: Sequence[tuple[str, str]] | None = None,
 ) -> Settled:
     """One summary per record; different bytes for one record are a conflict.
 
@@ -458,7 +462,9 @@ def settle(
     record takes part in the checks above with its input position. Carried records were settled
     under the same settings before and are not checked again under ``strict``. ``gone``, when
     the input scan found them, are the previous input keys that no input has now (else they
-    are found here, from ``carried``)."""
+    are found here, from ``carried``); ``moved``, when it found them, are (place, input key) of
+    the carried inputs whose place changed (else they are found here, from ``carried`` and
+    ``places``)."""
     out = Settled()
     if based:
         if gone is not None:  # the input keys no input has now, as the scan found them
@@ -570,11 +576,15 @@ def settle(
             )
             db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
         # where each carried record is now (input files and line numbers may change)
-        moved = db.execute(
-            "SELECT s.suffix, c.where_ FROM carried c JOIN summaries s ON s.input_key = c.input_key "
-            "JOIN places w ON w.suffix = s.suffix WHERE w.where_ != c.where_"
-        ).fetchall()
-        db.executemany("UPDATE places SET where_ = ? WHERE suffix = ?", [(w, sfx) for sfx, w in moved])
+        if moved is None:
+            moved = db.execute(
+                "SELECT c.where_, c.input_key FROM carried c JOIN summaries s ON s.input_key = c.input_key "
+                "JOIN places w ON w.suffix = s.suffix WHERE w.where_ != c.where_"
+            ).fetchall()
+        db.executemany(
+            "UPDATE places SET where_ = ? WHERE suffix = (SELECT suffix FROM summaries WHERE input_key = ?)",
+            moved,
+        )
         if removed is not None:
             removed.update(str(suffix) for (suffix,) in db.execute("SELECT suffix FROM pending"))
             out.touched = frozenset(removed)

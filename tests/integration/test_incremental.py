@@ -847,3 +847,55 @@ def test_shards_keyed_again_only_where_a_build_touched(
             assert list(suffix_shard_keys(db, kind, column, size, path_of, frozenset([a_suffix]))) == every
         db.rollback()
     db.close()
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_places_follow_inputs_that_moved(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    """A carried record read from another line or file now has that place in the state, as a
+    build from nothing gives it: found by the input scan when the previous keys fit in memory,
+    else by ``settle`` from the carried inputs."""
+    from generator import incremental
+
+    inputs, tmp, cfg = setup
+    rng = random.Random(3)
+    lines = [dump_record(random_record(inputs.key, rng, n)) + b"\n" for n in range(9)]
+    folder = tmp / "lines"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"".join(lines[:6]))
+    (folder / "b.jsonl").write_bytes(b"".join(lines[6:8]))
+    cfg = Config(**{**cfg.__dict__, "sources": (folder,)})
+    build(cfg)
+    if not in_memory:
+        monkeypatch.setattr(incremental, "KNOWN_IN_MEMORY", 1)
+    seen: list[Any] = []
+    settle = build_module.settle
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("moved"))
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(build_module, "settle", spy)
+    # a new first line shifts a.jsonl; a record moves from b.jsonl to the end of a.jsonl
+    (folder / "a.jsonl").write_bytes(lines[8] + b"".join(lines[:6]) + lines[7])
+    (folder / "b.jsonl").write_bytes(lines[6])
+    counts = build(cfg)
+    assert counts["rebuilt"] == 1 and counts["carried"] == 8
+    if in_memory:
+        assert seen[0] is not None and len(seen[0]) == 7  # six shifted lines and the moved record
+    else:
+        assert seen == [None]
+    monkeypatch.undo()
+
+    def places(output: Path) -> list[tuple[str, str]]:
+        with sqlite3.connect(state_path(output)) as db:
+            rows = [(str(s), str(w)) for s, w in db.execute("SELECT suffix, where_ FROM places ORDER BY 1")]
+        db.close()
+        return rows
+
+    fresh = Config(**{**cfg.__dict__, "output": tmp / "fresh" / "site"})
+    build(fresh)
+    assert places(cfg.output) == places(fresh.output)
+    assert len(places(cfg.output)) == 9
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
