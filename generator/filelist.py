@@ -164,7 +164,12 @@ def list_chunks(db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROW
 
 
 def kept_list_chunks(
-    db: sqlite3.Connection, unlisted: Sequence[str], rows: int = ROWS, *, changed: bool = True
+    db: sqlite3.Connection,
+    unlisted: Sequence[str],
+    rows: int = ROWS,
+    *,
+    changed: bool = True,
+    lists: bool = True,
 ) -> Iterator[ListChunk]:
     """``list_chunks``'s chunks, kept for the next build in the ``manifest_chunks`` table.
 
@@ -174,7 +179,9 @@ def kept_list_chunks(
     table ``delta_files`` names every file of ``files`` added, changed or removed since (the
     triggers of an incremental build; ``generator.incremental``). The other chunks are made
     again from ``files`` (split when they grew) and replace the kept ones. Without kept chunks
-    (a new state, an older one, or no ``changed``) every chunk is made and kept."""
+    (a new state, an older one, or no ``changed``) every chunk is made and kept. Without
+    ``lists`` a kept chunk comes without its JSON lines (``listed`` empty): read them afterwards,
+    in order, with ``kept_lists``."""
     los = [str(lo) for (lo,) in db.execute("SELECT lo FROM manifest_chunks ORDER BY lo")]
     if changed and los[:1] == [""]:
         unlisted_set = set(unlisted)
@@ -190,11 +197,12 @@ def kept_list_chunks(
     for i, lo in enumerate(los):
         upto = los[i + 1] if i + 1 < len(los) else None
         if i not in stale:
+            listed_column = "listed" if lists else "NULL"
             hashed, listed, count, total = db.execute(
-                "SELECT hashed, listed, count, total FROM manifest_chunks WHERE lo = ?", (lo,)
+                f"SELECT hashed, {listed_column}, count, total FROM manifest_chunks WHERE lo = ?", (lo,)
             ).fetchone()
             if count:
-                yield ListChunk(bytes(hashed), bytes(listed), int(count), int(total))
+                yield ListChunk(bytes(hashed), bytes(listed or b""), int(count), int(total))
             continue
         for n, (cond, after, top) in enumerate(_ranges(db, rows, lo, upto)):
             chunk = _chunk(db, present, cond, after, top)
@@ -205,3 +213,12 @@ def kept_list_chunks(
                 )
             if chunk.count:
                 yield chunk
+
+
+def kept_lists(db: sqlite3.Connection) -> Iterator[bytes]:
+    """The JSON lines of every chunk ``kept_list_chunks`` kept or made, in their order (the
+    order of ``lo``, the paths' byte order), one chunk at a time."""
+    cur = db.execute("SELECT listed FROM manifest_chunks WHERE count > 0 ORDER BY lo")
+    while rows := cur.fetchmany(8):
+        for (listed,) in rows:
+            yield bytes(listed)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import GENERATOR
 from generator.errors import JsonError, OutputError
-from generator.filelist import ROWS, entry_line, hash_line, kept_list_chunks, list_chunks
+from generator.filelist import ROWS, entry_line, hash_line, kept_list_chunks, kept_lists, list_chunks
 from generator.render.site import OutputFile
 from generator.signing import PublicKey, load_signing_key
 from generator.streamed import StreamedFile
@@ -247,11 +247,25 @@ def table_manifest_chunks(
     file list is built chunk by chunk (``filelist.list_chunks``) while the root hash is computed,
     kept in an anonymous temporary file in ``spool_dir`` (constant memory) and streamed from
     there after the head, which needs the root hash. With ``keep`` the chunks are kept in the
-    database for the next build, and with ``based`` too the previous build's are reused where
-    no file changed (``filelist.kept_list_chunks``)."""
+    database for the next build (and streamed from there, with no spool), and with ``based``
+    too the previous build's are reused where no file changed (``filelist.kept_list_chunks``)."""
     h = hashlib.sha256()
     count = total = 0
-    chunks = kept_list_chunks(db, UNLISTED, rows, changed=based) if keep else list_chunks(db, UNLISTED, rows)
+    if keep:
+        # the chunks stay in the database: the root hash from their hash lines first, then
+        # their JSON lines read back in order, with no spool file
+        for chunk in kept_list_chunks(db, UNLISTED, rows, changed=based, lists=False):
+            h.update(chunk.hashed)
+            count += chunk.count
+            total += chunk.total
+        yield _head(h.hexdigest(), count, total, fields)
+        if count == 0:
+            return
+        for n, listed in enumerate(kept_lists(db)):
+            yield b",\n" + listed if n else listed
+        yield b"\n ]\n}\n"
+        return
+    chunks = list_chunks(db, UNLISTED, rows)
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         for chunk in chunks:
             h.update(chunk.hashed)

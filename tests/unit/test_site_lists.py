@@ -137,6 +137,8 @@ def test_manifest_from_the_table_is_the_per_file_rule(
     # small chunks: plain ones are joined as they are, the others made file by file
     assert (True in calls, False in calls) == (rows < 4096, True)
     assert list(tmp_path.iterdir()) == []  # the spool leaves nothing behind
+    # chunks kept in the database for the next build, streamed from there: the same bytes
+    assert b"".join(table_manifest_chunks(_table(files), tmp_path, rows=rows, keep=True, **FIELDS)) == got
 
 
 def test_plain_paths_take_the_fast_path_and_others_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,6 +241,10 @@ def test_kept_chunks_follow_every_change(
     expected = _joined(list(filelist.list_chunks(db, UNLISTED, rows)))
     assert _joined(again) == expected
     assert _joined(third) == expected and made == []  # nothing changed: every chunk kept
+    # read without their JSON lines, then the lines in order: the same list
+    hashed, _none, count, total = _joined(list(filelist.kept_list_chunks(db, UNLISTED, rows, lists=False)))
+    assert (hashed, count, total) == (expected[0], expected[2], expected[3])
+    assert b",\n".join(filelist.kept_lists(db)) == expected[1]
     kept = db.execute("SELECT count(*) FROM manifest_chunks").fetchone()[0]
     assert touched <= len({rel for rel, _n in changes}) * (1 + (len(sizes) + len(changes)) // rows) + 1
     assert kept >= 1
