@@ -56,6 +56,7 @@ from generator.sources.local import load_records
 from generator.sources.store import load_store_records
 from generator.streamed import StreamedFile
 from generator.summaries import (
+    TOUCHED_COLUMNS,
     FileHashes,
     Settled,
     SummaryStore,
@@ -511,6 +512,7 @@ def _run_build(
                 staging,
                 hashes,
                 settled.touched if based else None,
+                settled.before if based else None,
             )
             writer = SiteWriter(staging, hashes, db, based=based, fail_after=fail_after)
             children: list[Forked[StepsOutcome]] = []
@@ -678,6 +680,23 @@ class SiteContext:
     # SUFFIXes whose record this build added, replaced or removed (``Settled.touched``), when
     # ``records`` is the build's ``SummaryStore`` updating the previous build's; else None
     touched: frozenset[str] | None = None
+    # ``Settled.before``: what the previous build's rows of ``touched`` held (when known)
+    before: frozenset[tuple[Any, ...]] | None = None
+
+    def unchanged(self, *columns: str) -> bool:
+        """True when every record this build added, replaced or removed (``touched``) has the
+        same values in ``columns`` (of ``TOUCHED_COLUMNS``) as the previous build gave it, so
+        that the column values of all records, with their SUFFIXes, are the previous build's; a
+        step that shows only those may keep what the previous build made of them. False when
+        not known (no previous build)."""
+        if self.touched is None or self.before is None or not isinstance(self.records, SummaryStore):
+            return False
+        at = [TOUCHED_COLUMNS.index(c) for c in ("suffix", *columns)]
+
+        def project(rows: frozenset[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+            return {tuple(row[i] for i in at) for row in rows}
+
+        return project(self.before) == project(self.records.touched_rows(self.touched))
 
 
 SiteStep = Callable[[SiteContext], Iterable[OutputFile | StreamedFile | CachedPage | KeptTree]]

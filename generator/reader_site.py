@@ -29,20 +29,24 @@ def root_of(dest_path: str) -> str:
     return "../" * dest_path.count("/") or "./"
 
 
-def listing_pages(ctx: SiteContext) -> Iterable[OutputFile | CachedPage]:
+def listing_pages(ctx: SiteContext) -> Iterable[OutputFile | CachedPage | KeptTree]:
     """The home page (``index.html``), ``browse/`` and every category and month listing."""
-    return listings.build_listings(ctx.renderer, ctx.records, ctx.build_time)
+    same = ctx.unchanged("primary_cat", "submitted_at", "list_sha256")
+    return listings.build_listings(ctx.renderer, ctx.records, ctx.build_time, unchanged=same)
 
 
 def search_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage | KeptTree]:
     dest = "search/index.html"
     yield _tool_page(ctx.renderer, "search.html", dest, total=len(ctx.records), query_value="")
-    yield from search.build_search(ctx.records)
+    same = ctx.unchanged("submitted_at", "search_doc", "terms")
+    yield from search.build_search(ctx.records, unchanged=same)
 
 
 def resolve_files(ctx: SiteContext) -> Iterator[OutputFile | CachedPage | KeptTree]:
     yield _tool_page(ctx.renderer, "resolve.html", "resolve/index.html")
-    yield from resolve.build_resolve(ctx.records)
+    yield from resolve.build_resolve(
+        ctx.records, unchanged=ctx.unchanged("short8", "pith_number", "arxiv_id", "version")
+    )
     yield from resolve.short_redirects(ctx.renderer, ctx.records)
 
 

@@ -309,6 +309,21 @@ class SummaryStore(Sequence[RecordSummary]):
         while rows := cur.fetchmany(512):
             yield from rows
 
+    def touched_rows(self, suffixes: Iterable[str]) -> frozenset[tuple[Any, ...]]:
+        """The ``TOUCHED_COLUMNS`` of the stored rows of ``suffixes``."""
+        wanted = sorted(suffixes)
+        found: set[tuple[Any, ...]] = set()
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            found.update(
+                self.db.execute(
+                    f"SELECT {', '.join(TOUCHED_COLUMNS)} FROM summaries "
+                    f"WHERE suffix IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            )
+        return frozenset(found)
+
     def by_short8(self) -> Iterator[tuple[str, list[RecordSummary]]]:
         """(short number, records sharing it) for every short number held by more than one record."""
         cur = self.db.execute(
@@ -425,6 +440,22 @@ def add_pending(
     )
 
 
+# the columns of a record's row that ``Settled.before`` keeps of the rows a build replaced
+# (SUFFIX first): what the resolver, the search index and the listings show of a record
+TOUCHED_COLUMNS = (
+    "suffix",
+    "short8",
+    "pith_number",
+    "arxiv_id",
+    "version",
+    "submitted_at",
+    "search_doc",
+    "terms",
+    "primary_cat",
+    "list_sha256",
+)
+
+
 class Settled:
     """The outcome of settling: failures, and the files and input keys of refused records."""
 
@@ -437,6 +468,9 @@ class Settled:
         # every row is new (a fresh state, or nothing carried). Site steps whose shards follow
         # SUFFIX ranges keep the previous key of a shard none of these fall in.
         self.touched: frozenset[str] | None = None
+        # the ``TOUCHED_COLUMNS`` of the previous build's rows that this build removed or
+        # replaced (with ``touched``): a step compares them with the rows of ``touched`` now
+        self.before: frozenset[tuple[Any, ...]] | None = None
 
 
 _ROWS = "SELECT seq, raw_sha256, where_, data, NULL FROM pending WHERE suffix = ?"
@@ -564,12 +598,14 @@ def settle(
             db.execute("DELETE FROM places")
             db.execute("DELETE FROM summaries")
         else:
-            removed = {
-                str(suffix)
-                for (suffix,) in db.execute(
-                    "SELECT suffix FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)"
+            before = frozenset(
+                db.execute(
+                    f"SELECT {', '.join(TOUCHED_COLUMNS)} FROM summaries "
+                    "WHERE input_key IN (SELECT input_key FROM temp.gone)"
                 )
-            }
+            )
+            out.before = before
+            removed = {str(row[0]) for row in before}
             db.execute(
                 "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
                 "(SELECT input_key FROM temp.gone))"

@@ -18,7 +18,7 @@ from generator import paths
 from generator.columns import text_sha256
 from generator.errors import OutputError
 from generator.identifiers import CATEGORY_RE
-from generator.render.cached import CachedPage, page_key
+from generator.render.cached import CachedPage, KeptTree, page_key
 from generator.render.records import newest_rows, rows
 from generator.render.site import OutputFile, RecordSummary, Renderer
 
@@ -227,10 +227,13 @@ def cached_listing_page(
 
 
 def build_listings(
-    renderer: Renderer, records: Sequence[RecordSummary], build_time: str
-) -> Iterator[OutputFile | CachedPage]:
+    renderer: Renderer, records: Sequence[RecordSummary], build_time: str, *, unchanged: bool = False
+) -> Iterator[OutputFile | CachedPage | KeptTree]:
     """The home page, ``browse/`` and every listing page (as ``CachedPage``s, keyed from an
-    index: see ``cached_listing_pages``). Memory: one page per listing."""
+    index: see ``cached_listing_pages``). Memory: one page per listing. With ``unchanged`` (every
+    record's category, time and list item are the previous build's, so is every listing page:
+    ``SiteContext.unchanged``), the listing pages are a ``KeptTree("browse/")`` and no key is
+    made."""
     listings = all_listings(records)
     cats = [(lst.name, n, lst.page_path(1)) for lst, n in listings if lst.kind == "category"]
     years: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
@@ -255,4 +258,7 @@ def build_listings(
     yield renderer.page(
         "browse.html", "browse/index.html", total=len(records), categories=cats, years=year_rows
     )
+    if unchanged:
+        yield KeptTree("browse/")
+        return
     yield from cached_listing_pages(renderer, _items_of(renderer, records), listings)

@@ -176,13 +176,21 @@ def shards_digest(records: Sequence[RecordSummary]) -> str:
     return h.hexdigest()
 
 
-def build_resolve(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage | KeptTree]:
+def build_resolve(
+    records: Sequence[RecordSummary], *, unchanged: bool = False
+) -> Iterator[OutputFile | CachedPage | KeptTree]:
     """Every shard, streamed in id order from an index (``SummaryStore.alias_groups``,
     ``short_numbers``), as ``CachedPage``s keyed by the shard's entries: a shard whose entries
     did not change is kept, neither serialised nor hashed. Ids are checked against their shard
     when the shard is rendered. When the previous build's ``resolve/shards.js`` has the digest
-    of every entry (``shards_digest``), nothing changed: only ``KeptTree("resolve/")``."""
+    of every entry (``shards_digest``), nothing changed: only ``KeptTree("resolve/")``. With
+    ``unchanged`` (the build knows that every entry is the previous build's:
+    ``SiteContext.unchanged``), a ``resolve/shards.js`` of the previous build is taken to
+    have it, and the digest is not made."""
     previous = previous_key(records, SHARDS)
+    if previous is not None and unchanged:
+        yield KeptTree("resolve/")
+        return
     digest = shards_digest(records) if previous is not None else None
     if digest is not None and digest == previous:
         yield KeptTree("resolve/")

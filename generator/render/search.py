@@ -287,12 +287,19 @@ def _leaf(postings: Postings, prefix: str, lo: int, hi: int) -> CachedPage:
     )
 
 
-def build_search(records: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage | KeptTree]:
+def build_search(
+    records: Sequence[RecordSummary], *, unchanged: bool = False
+) -> Iterator[OutputFile | CachedPage | KeptTree]:
     """All search files for ``records`` in one oldest-first pass: document shards are yielded as
     they fill; only the postings (4 bytes a term occurrence) stay in memory. Every shard
     is a ``CachedPage`` (rendered only when its key is new); the manifest comes last. When the
-    previous build's manifest has this index's digest, only ``KeptTree("search/")``."""
+    previous build's manifest has this index's digest, only ``KeptTree("search/")``; with
+    ``unchanged`` (every record's document, terms and time are the previous build's:
+    ``SiteContext.unchanged``), a manifest of the previous build is taken to have it."""
     previous = previous_key(records, MANIFEST)
+    if previous is not None and unchanged:
+        yield KeptTree("search/")
+        return
     digest = index_digest(records) if previous is not None else None
     if digest is not None and digest == previous:
         yield KeptTree("search/")

@@ -27,7 +27,7 @@ from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
 from generator.incremental import recover_live_state, spare_path, spare_state_path, state_path
-from generator.render import search
+from generator.render import listings, search
 from generator.render.cached import suffix_shard_keys
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
@@ -254,7 +254,7 @@ def test_failing_step_in_a_forked_process_keeps_previous_site(
     state_before = state_bytes(cfg.output)
     inputs.change(files[1], "fault")
 
-    def full_disk(_records: object) -> Iterator[object]:
+    def full_disk(_records: object, **_options: object) -> Iterator[object]:
         raise OSError(28, "No space left on device", f"search/t/{os.getpid()}.js")
         yield  # pragma: no cover
 
@@ -578,20 +578,22 @@ def test_unchanged_listing_pages_are_kept_not_rendered(
     assert len(_report_shards(cfg.output)) >= 2  # the report's shards are cached pages too
 
     def no_postings(*_args: object) -> None:
-        raise AssertionError("the search postings were built although no document changed")
+        raise AssertionError("search postings or listing keys were made although nothing they show changed")
 
     for n, note in enumerate(("a new headline", "another headline")):
         inputs.change(files[6], note)
         with monkeypatch.context() as m:
             m.setattr(search.Postings, "add_document", no_postings)
+            m.setattr(listings, "cached_listing_pages", no_postings)  # nor a listing page keyed
             again = run_build(cfg, progress=False)
         # every report shard but the changed record's (its JSON and its page), and every
         # mirror-index shard but the changed record's
         kept_reports = len(_report_shards(cfg.output)) - 3
-        # search/ and resolve/ are kept whole (their digests are unchanged): their shards and
-        # their other files (search: index.html, manifest.js; resolve: index.html, index.json,
+        # browse/, search/ and resolve/ are kept whole (no record's category, time, list item,
+        # document, terms or ids changed): their listing pages and shards and their other files
+        # (browse: index.html; search: index.html, manifest.js; resolve: index.html, index.json,
         # shards.js)
-        assert again.kept_pages == len(before) + len(shards) + kept_reports + 5, n
+        assert again.kept_pages == len(before) + len(shards) + kept_reports + 6, n
         assert _listing_pages(cfg.output) == before
         assert _search_shards(cfg.output) == shards
         assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
@@ -898,4 +900,35 @@ def test_places_follow_inputs_that_moved(
     build(fresh)
     assert places(cfg.output) == places(fresh.output)
     assert len(places(cfg.output)) == 9
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+
+
+def test_resolver_and_search_kept_without_digests_when_no_identity_changed(
+    setup: tuple[Inputs, Path, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record whose bytes changed but whose ids, time, document and terms did not leaves the
+    resolver and the search index as they were: both are kept without digesting every record
+    (``SiteContext.unchanged``); a record added or removed makes them digest again."""
+    from generator.render import resolve
+
+    inputs, tmp, cfg = setup
+    files = inputs.add(10)
+    build(cfg)
+    calls: list[str] = []
+    for module, name in ((resolve, "shards_digest"), (search, "index_digest")):
+        real = getattr(module, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(module, name, counted)
+    inputs.change(files[3], "a new headline")
+    assert build(cfg)["rebuilt"] == 1
+    assert calls == []
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    files[4].unlink()
+    calls.clear()
+    build(cfg)
+    assert sorted(calls) == ["index_digest", "shards_digest"]
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
