@@ -18,6 +18,7 @@ input give the same manifest (and, Ed25519 being deterministic, the same signatu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from generator import GENERATOR
 from generator.errors import JsonError, OutputError
@@ -251,36 +252,39 @@ def table_manifest_chunks(
     too the previous build's are reused where no file changed (``filelist.kept_list_chunks``)."""
     h = hashlib.sha256()
     count = total = 0
-    if keep:
-        # the chunks stay in the database: the root hash from their hash lines first, then
-        # their JSON lines read back in order, with no spool file
-        for chunk in kept_list_chunks(db, UNLISTED, rows, changed=based, lists=False):
-            h.update(chunk.hashed)
-            count += chunk.count
-            total += chunk.total
-        yield _head(h.hexdigest(), count, total, fields)
-        if count == 0:
-            return
-        for n, listed in enumerate(kept_lists(db)):
-            yield b",\n" + listed if n else listed
-        yield b"\n ]\n}\n"
-        return
-    chunks = list_chunks(db, UNLISTED, rows)
-    with tempfile.TemporaryFile(dir=spool_dir) as spool:
+    with contextlib.ExitStack() as stack:
+        # kept chunks stay in the database: read without their JSON lines here, which are read
+        # back in order after the head; other chunks' lines go to a spool file meanwhile
+        spool = None if keep else stack.enter_context(tempfile.TemporaryFile(dir=spool_dir))
+        chunks = (
+            kept_list_chunks(db, UNLISTED, rows, changed=based, lists=False)
+            if keep
+            else list_chunks(db, UNLISTED, rows)
+        )
         for chunk in chunks:
             h.update(chunk.hashed)
-            if count:
-                spool.write(b",\n")
-            spool.write(chunk.listed)
+            if spool is not None:
+                if count:
+                    spool.write(b",\n")
+                spool.write(chunk.listed)
             count += chunk.count
             total += chunk.total
         yield _head(h.hexdigest(), count, total, fields)
         if count == 0:
             return
-        spool.seek(0)
-        while data := spool.read(_CHUNK):
-            yield data
+        yield from _kept_lines(db) if spool is None else _spooled(spool)
         yield b"\n ]\n}\n"
+
+
+def _kept_lines(db: sqlite3.Connection) -> Iterator[bytes]:
+    for n, listed in enumerate(kept_lists(db)):
+        yield b",\n" + listed if n else listed
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[bytes]:
+    spool.seek(0)
+    while data := spool.read(_CHUNK):
+        yield data
 
 
 def dump_manifest(doc: dict[str, Any], entries: list[FileEntry]) -> bytes:
