@@ -57,6 +57,7 @@ from generator.sources.store import load_store_records
 from generator.streamed import StreamedFile
 from generator.summaries import (
     TOUCHED_COLUMNS,
+    TOUCHED_IN_MEMORY,
     FileHashes,
     Settled,
     SummaryStore,
@@ -688,8 +689,13 @@ class SiteContext:
         same values in ``columns`` (of ``TOUCHED_COLUMNS``) as the previous build gave it, so
         that the column values of all records, with their SUFFIXes, are the previous build's; a
         step that shows only those may keep what the previous build made of them. False when
-        not known (no previous build)."""
-        if self.touched is None or self.before is None or not isinstance(self.records, SummaryStore):
+        not known (no previous build, or more than ``TOUCHED_IN_MEMORY`` records touched)."""
+        if (
+            self.touched is None
+            or self.before is None
+            or len(self.touched) > TOUCHED_IN_MEMORY
+            or not isinstance(self.records, SummaryStore)
+        ):
             return False
         at = [TOUCHED_COLUMNS.index(c) for c in ("suffix", *columns)]
 

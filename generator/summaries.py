@@ -456,6 +456,10 @@ TOUCHED_COLUMNS = (
 )
 
 
+# at most this many rows are kept in ``Settled.before`` or compared with it (a few KB each)
+TOUCHED_IN_MEMORY = 4096
+
+
 class Settled:
     """The outcome of settling: failures, and the files and input keys of refused records."""
 
@@ -598,14 +602,10 @@ def settle(
             db.execute("DELETE FROM places")
             db.execute("DELETE FROM summaries")
         else:
-            before = frozenset(
-                db.execute(
-                    f"SELECT {', '.join(TOUCHED_COLUMNS)} FROM summaries "
-                    "WHERE input_key IN (SELECT input_key FROM temp.gone)"
-                )
-            )
-            out.before = before
-            removed = {str(row[0]) for row in before}
+            gone_rows = "FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)"
+            removed = {str(suffix) for (suffix,) in db.execute(f"SELECT suffix {gone_rows}")}
+            if len(removed) <= TOUCHED_IN_MEMORY:  # else not kept: memory stays flat
+                out.before = frozenset(db.execute(f"SELECT {', '.join(TOUCHED_COLUMNS)} {gone_rows}"))
             db.execute(
                 "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
                 "(SELECT input_key FROM temp.gone))"

@@ -932,3 +932,13 @@ def test_resolver_and_search_kept_without_digests_when_no_identity_changed(
     build(cfg)
     assert sorted(calls) == ["index_digest", "shards_digest"]
     assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
+    # past the bound of rows kept in memory the build does not compare: it digests again
+    from generator import summaries
+
+    monkeypatch.setattr(summaries, "TOUCHED_IN_MEMORY", 0)
+    monkeypatch.setattr(build_module, "TOUCHED_IN_MEMORY", 0)
+    inputs.change(files[3], "past the bound")
+    calls.clear()
+    assert build(cfg)["rebuilt"] == 1
+    assert sorted(calls) == ["index_digest", "shards_digest"]
+    assert snapshot(cfg.output) == clean_tree(cfg, tmp / "clean")
