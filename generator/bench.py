@@ -401,11 +401,17 @@ def run_bench(
             for i, line in enumerate(fin):
                 fout.write(changed_line(line, key, 1) + b"\n" if i == n // 2 else line)
         changed = run_child_build("incremental, one changed", inc_src, site, keyring, jobs, incremental=True)
-        _say(f"rebuild, one record changed: {changed.seconds:.2f}s ({_fmt_stages(changed.stage_times)})")
+        _say(
+            f"rebuild, one record changed (the first after a fresh build: no spare tree yet, every "
+            f"file copied once): {changed.seconds:.2f}s ({_fmt_stages(changed.stage_times)})"
+        )
         with inc_src.open("ab") as fout:
             fout.write(_gen_chunk((seed + 1, n, n + 1)))
         added = run_child_build("incremental, one added", inc_src, site, keyring, jobs, incremental=True)
-        _say(f"rebuild, one record added: {added.seconds:.2f}s ({_fmt_stages(added.stage_times)})")
+        _say(
+            f"rebuild, one record added (at a random submission time): {added.seconds:.2f}s "
+            f"({_fmt_stages(added.stage_times)})"
+        )
         # the first rebuild after a fresh build has no spare tree yet and copies every carried
         # file from the live site; from the second on, the spare is brought up to date in place
         prev = inc_src.with_suffix(".prev")
@@ -417,7 +423,10 @@ def run_bench(
         again = run_child_build(
             "incremental, another changed", inc_src, site, keyring, jobs, incremental=True
         )
-        _say(f"rebuild, another record changed: {again.seconds:.2f}s ({_fmt_stages(again.stage_times)})")
+        _say(
+            f"rebuild, another record changed (steady state: the spare brought up to date in place): "
+            f"{again.seconds:.2f}s ({_fmt_stages(again.stage_times)})"
+        )
         inc_src.unlink()
         results.update(
             unchanged_seconds=same.seconds,
