@@ -74,31 +74,38 @@ def scan_inputs(
 
         def flush() -> None:
             nonlocal carried, retained, held, on_change
-            known = every if every is not None else old.known([k for _s, _r, k in batch])
+            rows = []  # (key, position, place) of the inputs the previous build has
+            fresh = []  # the inputs it does not have
             if unseen is not None and moved is not None and every is not None:
-                rows = []
-                for seq, raw, key in batch:
+                for item in batch:
+                    seq, raw, key = item
                     if key in unseen:  # the first input with a key the previous build has
                         unseen.discard(key)
                         rows.append((key, seq, raw.where))
                         if every[key] != raw.where:
                             moved.append((raw.where, key))
+                    elif key not in every:
+                        fresh.append(item)
             else:
-                rows = [(key, seq, raw.where) for seq, raw, key in batch if key in known]
+                known = old.known([k for _s, _r, k in batch])
+                for item in batch:
+                    seq, raw, key = item
+                    if key in known:
+                        rows.append((key, seq, raw.where))
+                    else:
+                        fresh.append(item)
             db.executemany("INSERT OR IGNORE INTO carried VALUES (?, ?, ?)", rows)
-            have = sum(1 for _s, _r, key in batch if key in known)
-            carried += have
-            if on_change is not None and have < len(batch):
+            carried += len(batch) - len(fresh)
+            if on_change is not None and fresh:
                 on_change()  # may commit (IncrementalSite.start_check): begin again
                 on_change = None
                 if not db.in_transaction:
                     db.execute("BEGIN")
             if retained is not None:
-                for item in batch:
-                    if item[2] not in known:
-                        raw = item[1]
-                        held += len(raw.data) + sum(len(d) for _k, d in raw.endpoints)
-                        retained.append(item)
+                for item in fresh:
+                    raw = item[1]
+                    held += len(raw.data) + sum(len(d) for _k, d in raw.endpoints)
+                retained.extend(fresh)
                 if len(retained) > RETAIN_RECORDS or held > RETAIN_BYTES:
                     retained = None
             batch.clear()
