@@ -606,11 +606,8 @@ def settle(
             removed = {str(suffix) for (suffix,) in db.execute(f"SELECT suffix {gone_rows}")}
             if len(removed) <= TOUCHED_IN_MEMORY:  # else not kept: memory stays flat
                 out.before = frozenset(db.execute(f"SELECT {', '.join(TOUCHED_COLUMNS)} {gone_rows}"))
-            db.execute(
-                "DELETE FROM places WHERE suffix IN (SELECT suffix FROM summaries WHERE input_key IN "
-                "(SELECT input_key FROM temp.gone))"
-            )
-            db.execute("DELETE FROM summaries WHERE input_key IN (SELECT input_key FROM temp.gone)")
+            db.execute(f"DELETE FROM places WHERE suffix IN (SELECT suffix {gone_rows})")
+            db.execute(f"DELETE {gone_rows}")
         # where each carried record is now (input files and line numbers may change)
         if moved is None:
             moved = db.execute(
