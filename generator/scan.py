@@ -6,8 +6,9 @@ inputs a second time to feed the workers would double the cost of a rebuild afte
 (reading and hashing every input is most of it). So the one pass that computes the keys also
 notes the inputs the previous build has (in the temporary ``carried`` table of the connection
 that will write the state: on disk, so memory stays flat but for the previous build's input
-keys, held as a set up to ``KNOWN_IN_MEMORY``) and keeps the few new ones in memory, up to a
-bound; past it, the build reads the inputs again as a clean build does.
+keys and the places it read them from, held up to ``KNOWN_IN_MEMORY``, which also tell which
+carried inputs moved) and keeps the few new ones in memory, up to a bound; past it, the build
+reads the inputs again as a clean build does.
 """
 
 from __future__ import annotations
