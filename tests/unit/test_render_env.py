@@ -142,3 +142,22 @@ def test_pages_are_the_same_bytes_as_with_a_plain_jinja_environment() -> None:
         outs.append(env.get_template("page.html").render(**context))
     assert outs[0] == outs[1]
     assert "&lt;x&gt;" in outs[1] and "<b>bold</b>" in outs[1] and "A 'quoted' <title> & more" in outs[1]
+
+
+def test_merged_globals_layer_as_jinja_does() -> None:
+    """Contexts get the globals merged into a dict: a template's own globals overlay the
+    environment's, in the page and in what it includes, and a global added after a template
+    was loaded is seen by its next render, as with jinja's ChainMap."""
+    env = _env()
+    env.loader = jinja2.DictLoader(
+        {"inc.html": "[{{ a }} {{ b }}]", "page.html": "{{ a }} {% include 'inc.html' %}"}
+    )
+    env.globals.update(a="env-a", b="env-b")
+    page = env.get_template("page.html", globals={"a": "own-a"})
+    assert page.render() == "own-a [own-a env-b]"
+    env.globals["b"] = "later-b"
+    assert page.render() == "own-a [own-a later-b]"
+    assert page.render(a="var-a") == "var-a [var-a later-b]"
+    plain = jinja2.Environment(autoescape=True, loader=env.loader)
+    plain.globals.update(a="env-a", b="later-b")
+    assert plain.get_template("page.html", globals={"a": "own-a"}).render() == page.render()
