@@ -61,11 +61,12 @@ from generator.summaries import (
     FileHashes,
     Settled,
     SummaryStore,
-    add_pending,
+    add_pending_rows,
     connect,
     held_files,
     meta_set,
     new_record_copies,
+    pending_row,
     record_columns,
     settle,
     share_database,
@@ -435,21 +436,28 @@ def _run_build(
             shared_copies: list[tuple[str, str]] = []
             contested: set[str] = set()
             for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
+                # each chunk's rows go in with one statement per table
+                pending: list[tuple[Any, ...]] = []
+                noting: list[tuple[str, str, int, str, str]] = []
+                owned: list[tuple[str, str]] = []
                 for seq, summary, error, written, cols in chunk_results:
                     if error is not None:
                         report.failures.append(error)
                     elif summary is not None:
+                        assert cols is not None, "a worker sends the columns of every summary"
                         key = keys.pop(seq, "")
-                        add_pending(db, seq, summary, key, cols)
-                        for rel, sha, size in written:
-                            noted = hashes.add(rel, sha, size, key, summary.pith_number)
-                            if noted is not None and noted != sha:
-                                if rel.endswith("/integrity.json"):
-                                    shared_copies.append((rel, summary.pith_number))
-                                else:
-                                    contested.add(rel)
-                            if key:
-                                hashes.own(key, rel)
+                        pending.append(pending_row(seq, summary, key, cols))
+                        pith = summary.pith_number
+                        noting.extend((rel, sha, size, key, pith) for rel, sha, size in written)
+                        if key:
+                            owned.extend((key, rel) for rel, _sha, _size in written)
+                add_pending_rows(db, pending)
+                for rel, pith in hashes.add_many(noting):
+                    if rel.endswith("/integrity.json"):
+                        shared_copies.append((rel, pith))
+                    else:
+                        contested.add(rel)
+                hashes.own_many(owned)
                 bar.advance(len(chunk_results), sum(1 for r in chunk_results if r[2] is not None))
             if staging is not None:
                 for rel in sorted(contested):

@@ -425,19 +425,29 @@ def add_pending(
                 f"{summary.pith_number}: add_pending needs its columns, or its outputs and a renderer"
             )
         cols = record_columns(summary, data_of, renderer)
-    db.execute(
-        f"INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(cols))})",
-        (
-            seq,
-            summary.suffix,
-            summary.raw_sha256,
-            input_key,
-            summary.where,
-            summary.submitted_at,
-            signed_key(summary),
-            *cols,
-        ),
+    add_pending_rows(db, [pending_row(seq, summary, input_key, cols)])
+
+
+def pending_row(seq: int, summary: RecordSummary, input_key: str, cols: Columns) -> tuple[Any, ...]:
+    """A verified input's row of ``pending`` (``add_pending_rows``)."""
+    return (
+        seq,
+        summary.suffix,
+        summary.raw_sha256,
+        input_key,
+        summary.where,
+        summary.submitted_at,
+        signed_key(summary),
+        *cols,
     )
+
+
+_INSERT_PENDING = f"INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(COLUMN_NAMES))})"
+
+
+def add_pending_rows(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Verified inputs (rows made by ``pending_row``), in one statement."""
+    db.executemany(_INSERT_PENDING, rows)
 
 
 # the columns of a record's row that ``Settled.before`` keeps of the rows a build replaced
@@ -732,9 +742,30 @@ class FileHashes(Mapping[str, str]):
         self.db.execute(_UPSERT, (rel, sha256, size))
         return None
 
+    def add_many(self, rows: Sequence[tuple[str, str, int, str, str]]) -> list[tuple[str, str]]:
+        """``add`` for each of ``rows`` (rel, sha256, size, writer, pith) in order; returns
+        (rel, pith) of the rows whose path was noted before with other bytes.
+
+        Without ``based`` the rows go in with one statement. Its count of rows inserted tells
+        whether any path was noted already (a file records share: rare); only then is each
+        path's noted SHA-256 read back. ``INSERT OR IGNORE`` keeps the first note of a path, so
+        the note read back is the one ``add`` would have returned for an ignored row."""
+        if self.based:
+            return [(r[0], r[4]) for r in rows if (noted := self.add(*r)) is not None and noted != r[1]]
+        inserted = self.db.executemany(
+            "INSERT OR IGNORE INTO files VALUES (?, ?, ?)", [r[:3] for r in rows]
+        ).rowcount
+        if inserted == len(rows):
+            return []
+        return [(r[0], r[4]) for r in rows if self[r[0]] != r[1]]
+
     def own(self, input_key: str, rel: str) -> None:
         """Note that the record with this input key has this file (several records may)."""
-        self.db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (input_key, rel))
+        self.own_many([(input_key, rel)])
+
+    def own_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """``own`` for each (input key, rel) pair."""
+        self.db.executemany("INSERT OR IGNORE INTO owners VALUES (?, ?)", pairs)
 
     def among(self, rels: Sequence[str]) -> dict[str, str]:
         """rel -> SHA-256 of those of ``rels`` (at most 500) that are noted."""

@@ -214,3 +214,32 @@ def test_listed_files_read_in_batches_give_every_row(sizes: dict[str, int], rows
         for rel, size in zip(rels, lengths, strict=True)
     ]
     assert got == sorted(sizes.items(), key=lambda item: item[0].encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdef"), st.sampled_from("xyz")), max_size=12),
+    st.lists(st.tuples(st.sampled_from("abcdefg"), st.sampled_from("xyz")), max_size=12),
+    st.booleans(),
+)
+def test_add_many_reports_what_add_reports(
+    before: list[tuple[str, str]], batch: list[tuple[str, str]], based: bool
+) -> None:
+    """A chunk's files noted in one statement give the same table and the same clashes (a path
+    noted already with other bytes) as noting them one by one, with or without a previous tree."""
+
+    def noted(through_many: bool) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
+        db = connect(None)
+        hashes = FileHashes(db, based=based)
+        if based:  # the previous build's list
+            db.execute("INSERT INTO files VALUES ('a', 'old', 1), ('g', 'x', 1)")
+        for rel, sha in before:
+            hashes.add(rel, sha, 1, "k0", "p0")
+        rows = [(rel, sha, 2, f"k{i}", f"p{i}") for i, (rel, sha) in enumerate(batch)]
+        if through_many:
+            clashes = hashes.add_many(rows)
+        else:
+            clashes = [(r[0], r[4]) for r in rows if (n := hashes.add(*r)) is not None and n != r[1]]
+        return clashes, list(hashes.items_sized())
+
+    assert noted(True) == noted(False)
