@@ -72,7 +72,14 @@ from generator.summaries import (
     share_database,
 )
 from generator.verify import verify_record
-from generator.write import StagedSite, bind_to_parent, check_output_dir, is_plain, put_file
+from generator.write import (
+    StagedSite,
+    bind_to_parent,
+    check_output_dir,
+    is_plain,
+    put_file,
+    umask_trusted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -281,11 +288,12 @@ def run_build(
     With ``config.incremental``, records whose inputs and render fingerprint are unchanged are
     carried from the live site (see ``generator.incremental``); if the live site turns out not to
     match its build state, the build starts again from nothing."""
-    try:
-        return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=True)
-    except StaleStateError as exc:
-        log.warning("the live site does not match its build state (%s): rebuilding every record", exc)
-        return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=False)
+    with umask_trusted():
+        try:
+            return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=True)
+        except StaleStateError as exc:
+            log.warning("the live site does not match its build state (%s): rebuilding every record", exc)
+            return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=False)
 
 
 def _run_build(

@@ -18,7 +18,7 @@ import secrets
 import shutil
 import signal
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -184,43 +184,73 @@ TEMP_TAG = ".tmp-"
 _MADE_DIRS: set[str] = set()
 _MADE_DIRS_MAX = 4096
 
+# A file is created with mode 0644 and then given that mode explicitly, since a umask may take
+# bits away. When the process's umask takes none of 0644's bits (022, the usual one), the mode
+# is already 0644 and that second call is skipped, inside ``umask_trusted`` only: a build reads
+# the umask once as it starts, and its processes (forked from it) do not change it.
+_UMASK_KEEPS_0644 = False
 
-def _make_parent(root: Path, rel: str, dest: Path) -> None:
+
+def _umask_keeps_0644() -> bool:
+    """Whether this process's umask (Linux: /proc/self/status) keeps every bit of 0644."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            line = next((ln for ln in fh if ln.startswith("Umask:")), "")
+        return int(line.split()[1], 8) & 0o644 == 0
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def umask_trusted() -> Iterator[None]:
+    """Within: files are created without a second call to set their mode when the umask, read
+    on entry, keeps every bit of 0644."""
+    global _UMASK_KEEPS_0644
+    before = _UMASK_KEEPS_0644
+    _UMASK_KEEPS_0644 = _umask_keeps_0644()
+    try:
+        yield
+    finally:
+        _UMASK_KEEPS_0644 = before
+
+
+def _make_parent(root: Path, rel: str, dest: str) -> None:
     """Make ``dest``'s parent directories. In a reused tree (a spare) a file of an earlier build
     may stand where this build needs a directory: it is removed."""
+    parent = os.path.dirname(dest)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         here = root
         for part in Path(rel).parts[:-1]:
             here = here / part
             if here.is_symlink() or (here.exists() and not here.is_dir()):
                 here.unlink()
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
     if len(_MADE_DIRS) >= _MADE_DIRS_MAX:
         _MADE_DIRS.clear()
-    _MADE_DIRS.add(os.fspath(dest.parent))
+    _MADE_DIRS.add(parent)
 
 
-def _dest(root: Path, rel: str) -> Path:
+def _dest(root: Path, rel: str) -> str:
     """``root/rel`` with its parent directories made (see ``_make_parent``)."""
-    dest = root / safe_rel(rel)
-    if os.fspath(dest.parent) not in _MADE_DIRS:
+    dest = f"{os.fspath(root)}/{safe_rel(rel)}"
+    if os.path.dirname(dest) not in _MADE_DIRS:
         _make_parent(root, rel, dest)
     return dest
 
 
-def _open_new(path: Path, root: Path, rel: str) -> int:
+def _open_new(path: str, root: Path, rel: str) -> int:
     """Create ``path`` (``root/rel`` or a temporary name beside it) exclusively, never through a
     symlink. When its directory was taken from ``_MADE_DIRS`` and has gone since, it is made again."""
     try:
         return os.open(path, _CREATE, 0o644)
     except (FileNotFoundError, NotADirectoryError):
-        parent = os.fspath(path.parent)
+        parent = os.path.dirname(path)
         if parent not in _MADE_DIRS:
             raise
         _MADE_DIRS.discard(parent)
-    _make_parent(root, rel, root / rel)
+    _make_parent(root, rel, path)
     return os.open(path, _CREATE, 0o644)
 
 
@@ -230,7 +260,13 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
+def _temp_beside(dest: str) -> str:
+    """A new name for a temporary file in ``dest``'s directory."""
+    head, name = os.path.split(dest)
+    return os.path.join(head, f".{name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _put(dest: str, fill: Callable[[int], None], root: Path, rel: str) -> None:
     """Create ``dest`` (``root/rel`` or a temporary name beside it) as a new file filled by
     ``fill(fd)``. When the path is taken, the file is written under a temporary name in the same
     directory and renamed over it: an existing file is replaced by a new inode, never written
@@ -240,17 +276,17 @@ def _put(dest: Path, fill: Callable[[int], None], root: Path, rel: str) -> None:
         return
     except FileExistsError:
         pass
-    tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = _temp_beside(dest)
     try:
         _fill_new(_open_new(tmp, root, rel), fill)
         _rename_over(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
 
 
-def _rename_over(tmp: Path, dest: Path) -> None:
+def _rename_over(tmp: str, dest: str) -> None:
     """Rename ``tmp`` over ``dest``; a directory of an earlier build where this build has a
     file is removed first."""
     try:
@@ -263,7 +299,8 @@ def _rename_over(tmp: Path, dest: Path) -> None:
 def _fill_new(fd: int, fill: Callable[[int], None]) -> None:
     """Give a newly created file mode 0644 and its bytes, and close it."""
     try:
-        os.fchmod(fd, 0o644)
+        if not _UMASK_KEEPS_0644:
+            os.fchmod(fd, 0o644)
         fill(fd)
     finally:
         os.close(fd)
@@ -313,16 +350,16 @@ def put_chunks(
     if keep is None:
         _put(dest, fill, root, rel)
         return h.hexdigest(), size, True
-    tmp = dest.with_name(f".{dest.name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = _temp_beside(dest)
     try:
         _put(tmp, fill, root, rel)
         if h.hexdigest() == keep and is_plain(dest, size):
-            tmp.unlink()
+            os.unlink(tmp)
             return keep, size, False
         _rename_over(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
     return h.hexdigest(), size, True
 
@@ -347,9 +384,5 @@ def write_file(root: Path, rel: str, data: bytes) -> bool:
         fd = _open_new(dest, root, rel)
     except FileExistsError:
         return False
-    try:
-        os.fchmod(fd, 0o644)
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
+    _fill_new(fd, lambda fd: _write_all(fd, data))
     return True

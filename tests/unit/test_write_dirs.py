@@ -17,13 +17,13 @@ def test_known_directories_skip_mkdir_and_files_still_land(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[str] = []
-    real_mkdir = Path.mkdir
+    real_makedirs = os.makedirs
 
-    def counting_mkdir(self: Path, *args: object, **kwargs: object) -> None:
-        made.append(str(self))
-        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+    def counting_makedirs(name: str, *args: object, **kwargs: object) -> None:
+        made.append(str(name))
+        real_makedirs(name, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "mkdir", counting_mkdir)
+    monkeypatch.setattr(os, "makedirs", counting_makedirs)
     for i in range(5):
         put_file(tmp_path, f"pith/R{i}.json", b"r")
     assert write_file(tmp_path, "pith/X.json", b"x")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import OutputError
-from generator.write import is_plain, put_chunks, put_file
+from generator.write import is_plain, put_chunks, put_file, umask_trusted, write_file
 
 
 def test_put_file_creates_and_replaces_with_a_new_inode(tmp_path: Path) -> None:
@@ -71,3 +71,33 @@ def test_put_chunks_keeps_a_file_with_the_same_bytes(tmp_path: Path) -> None:
     assert put_chunks(tmp_path, "r/v.json", iter([b"same size"]), keep=sha2)[2] is True  # two links
     assert is_plain(path, 9) and not is_plain(path, 8) and not is_plain(tmp_path / "r", 4096)
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["v.json"]
+
+
+@pytest.mark.parametrize(
+    ("umask", "set_mode"), [(0o022, False), (0o002, False), (0o077, True), (0o027, True)]
+)
+def test_files_are_0644_and_the_mode_is_set_only_when_the_umask_takes_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, set_mode: bool
+) -> None:
+    """Inside ``umask_trusted`` a file is given its mode explicitly only when the umask would
+    take bits of 0644; every file ends 0644 either way, and outside it the mode is always set."""
+    calls: list[int] = []
+    real_fchmod = os.fchmod
+
+    def counted(fd: int, mode: int) -> None:
+        calls.append(mode)
+        real_fchmod(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", counted)
+    before = os.umask(umask)
+    try:
+        with umask_trusted():
+            put_file(tmp_path, "a/in.html", b"x")
+            put_file(tmp_path, "a/in.html", b"y")  # replaced through a temporary file
+            assert write_file(tmp_path, "a/new.html", b"z")
+        put_file(tmp_path, "a/out.html", b"x")
+    finally:
+        os.umask(before)
+    for name in ("in.html", "new.html", "out.html"):
+        assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o644
+    assert calls == [0o644] * (4 if set_mode else 1)
