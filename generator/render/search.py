@@ -69,6 +69,8 @@ def fold(text: str) -> str:
     """Lower case, LaTeX accents and Unicode combining marks removed (``Ren\\'e`` -> ``rene``).
     static/search.js applies the same steps to queries."""
     text = _LATEX_ACCENT.sub(r"\1", text)
+    if text.isascii():  # NFKD keeps ASCII as it is, and no ASCII character is a mark
+        return text.lower()
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.category(c).startswith("M"))
     return text.lower()

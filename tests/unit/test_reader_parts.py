@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -12,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.content import load_pages, parse_page
@@ -56,6 +59,17 @@ def test_tokens_fold_accents_latex_and_compounds() -> None:
     assert "schrodinger" in toks and "rene" in toks
     assert {"dark-matter", "dark", "matter", "cs.lg", "cs", "lg"} <= set(toks)
     assert "the" not in toks
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_fold_shortcut_for_ascii_text_is_the_full_rule(text: str) -> None:
+    """ASCII text skips normalisation and the mark filter: it folds exactly as the full rule."""
+    latex_free = search._LATEX_ACCENT.sub(r"\1", text)
+    full = "".join(
+        c for c in unicodedata.normalize("NFKD", latex_free) if not unicodedata.category(c).startswith("M")
+    ).lower()
+    assert search.fold(text) == full
 
 
 def search_files(records: list[RecordSummary]) -> dict[str, bytes]:
