@@ -181,9 +181,12 @@ def check_hash(doc: dict[str, Any], where: str) -> str:
     return computed
 
 
-def check_identifiers(doc: dict[str, Any], h: str, arxiv_id: str, version: int, where: str) -> list[Check]:
-    """pith_number, short_pith_number, source and aliases all derive from the record."""
-    suffix = suffix_from_hash(h)
+def check_identifiers(
+    doc: dict[str, Any], h: str, arxiv_id: str, version: int, where: str, suffix: str | None = None
+) -> list[Check]:
+    """pith_number, short_pith_number, source and aliases all derive from the record (``suffix``:
+    the SUFFIX of ``h``, when the caller has it already)."""
+    suffix = suffix or suffix_from_hash(h)
     year = doc["canonical_record"]["metadata"]["submitted_at"][:4]
     checks = []
     expect = pith_number(year, suffix)
@@ -404,7 +407,8 @@ def verify_record(raw: RawRecord, keyring: Keyring, *, max_bytes: int = MAX_BYTE
     arxiv_id, version = check_canonical_shape(doc["canonical_record"], where)
     h = check_hash(doc, where)
     checks = [Check("canonical_sha256", VERIFIED, "recomputed from canonical_record")]
-    checks += check_identifiers(doc, h, arxiv_id, version, where)
+    suffix = suffix_from_hash(h)
+    checks += check_identifiers(doc, h, arxiv_id, version, where, suffix)
     title, title_checks = check_title(doc, where)
     checks += title_checks
     key, sig_b64, signed_at = check_receipt(doc, h, keyring, where)
@@ -416,7 +420,6 @@ def verify_record(raw: RawRecord, keyring: Keyring, *, max_bytes: int = MAX_BYTE
         )
     )
     checks += check_paper_fields(doc)
-    suffix = suffix_from_hash(h)
     return VerifiedRecord(
         raw=raw.data,
         where=raw.where,
