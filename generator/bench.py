@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.incremental import drop_spare, state_path
+from generator.keyring import Keyring
 from generator.synth import TestKey, dump_record, random_record
 
 BENCH_KEY_SEED = b"pith-mirror benchmark key"
@@ -229,14 +230,13 @@ def _floor_init(keyring_path: str, root: str) -> None:
     _floor["root"] = root
 
 
-def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
-    """Strict parse, canonical hash, signature check; then plain writes of the given files."""
+def floor_checks(lines: list[bytes], keyring: Keyring) -> None:
+    """The floor's per-record work besides the writes: strict parse, canonical hash, the record's
+    own hash and the signature check (benchmarks/record_bench.py times it alone)."""
     import base64
 
     from generator.strictjson import canonical_json, loads_object
 
-    lines, files = args
-    keyring = _floor["keyring"]
     for line in lines:
         doc = loads_object(line, "floor")
         h = hashlib.sha256(canonical_json(doc["canonical_record"])).digest()
@@ -245,6 +245,12 @@ def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
         key = keyring.by_fingerprint(receipt["public_key_fingerprint"])[0]
         if not key.verify(base64.b64decode(receipt["signature_b64"]), h):
             raise RuntimeError("floor: signature does not verify")
+
+
+def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
+    """``floor_checks``; then plain writes of the given files."""
+    lines, files = args
+    floor_checks(lines, _floor["keyring"])
     root = _floor["root"]
     made: set[str] = set()
     for rel, size in files:
