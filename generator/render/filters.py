@@ -34,7 +34,7 @@ _SPACE = re.compile(r"\s")  # the characters str.isspace() accepts
 def has_invisible(text: str) -> bool:
     """Whether ``text`` holds a character that ``clean_text`` drops."""
     return _INVISIBLE_BMP.search(text) is not None or (
-        _ASTRAL.search(text) is not None and _INVISIBLE_ASTRAL.search(text) is not None
+        not text.isascii() and _ASTRAL.search(text) is not None and _INVISIBLE_ASTRAL.search(text) is not None
     )
 
 
@@ -61,7 +61,8 @@ def clean_text(value: object, limit: int = 2000) -> str:
     text = value if isinstance(value, str) else str(value)
     if has_invisible(text):
         text = _INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():  # NFC keeps ASCII text as it is
+        text = unicodedata.normalize("NFC", text)
     if len(text) > limit:
         text = text[:limit] + "…"
     return text

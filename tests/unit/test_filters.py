@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import random
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.render import filters
 
@@ -41,3 +45,14 @@ def test_clean_text_and_safe_url_results() -> None:
         "https://",
     ):
         assert filters.safe_url(bad) is None, bad
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text(), st.integers(1, 40))
+def test_clean_text_is_the_plain_rule(text: str, limit: int) -> None:
+    """With its shortcuts (ASCII text is neither searched for astral characters nor normalised),
+    clean_text gives what the plain rule gives: the whole class removed, NFC, then the bound."""
+    plain = unicodedata.normalize("NFC", filters._INVISIBLE.sub("", text))
+    if len(plain) > limit:
+        plain = plain[:limit] + "…"
+    assert filters.clean_text(text, limit) == plain
