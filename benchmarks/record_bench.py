@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.bench import floor_checks, generate_inputs
+from generator.bench import floor_checks, floor_writes, generate_inputs
 from generator.columns import data_reader
 from generator.config import Config
 from generator.keyring import load_keyring
@@ -56,15 +56,7 @@ def best(passes: int, fn: Callable[[], Any]) -> float:
 
 
 def plain_writes(root: Path, outputs: list[list[OutputFile]]) -> None:
-    made: set[str] = set()
-    for files in outputs:
-        for f in files:
-            parent = os.path.dirname(f.dest_path)
-            if parent not in made:
-                os.makedirs(root / parent, exist_ok=True)
-                made.add(parent)
-            with open(root / f.dest_path, "wb") as fh:
-                fh.write(f.data)
+    floor_writes(str(root), ((f.dest_path, f.data) for files in outputs for f in files))
 
 
 def build_writes(root: Path, outputs: list[list[OutputFile]]) -> None:

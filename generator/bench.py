@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,19 +247,24 @@ def floor_checks(lines: list[bytes], keyring: Keyring) -> None:
             raise RuntimeError("floor: signature does not verify")
 
 
-def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
-    """``floor_checks``; then plain writes of the given files."""
-    lines, files = args
-    floor_checks(lines, _floor["keyring"])
-    root = _floor["root"]
+def floor_writes(root: str, files: Iterable[tuple[str, bytes]]) -> None:
+    """The floor's writes: each (relative path, bytes) with a plain ``open``/``write``, its
+    directory made the first time this call needs it."""
     made: set[str] = set()
-    for rel, size in files:
+    for rel, data in files:
         parent = os.path.dirname(rel)
         if parent and parent not in made:
             os.makedirs(os.path.join(root, parent), exist_ok=True)
             made.add(parent)
         with open(os.path.join(root, rel), "wb") as fh:
-            fh.write(b"x" * size)
+            fh.write(data)
+
+
+def _floor_chunk(args: tuple[list[bytes], list[tuple[str, int]]]) -> int:
+    """``floor_checks``; then plain writes of the given files (as many bytes as each has)."""
+    lines, files = args
+    floor_checks(lines, _floor["keyring"])
+    floor_writes(_floor["root"], ((rel, b"x" * size) for rel, size in files))
     return len(lines)
 
 
