@@ -10,7 +10,9 @@ key (cached by N and seed, so re-runs are cheap), then in one run measures:
   bytes into the same directories), and the ratio build/floor;
 - incremental rebuilds of the built site: nothing changed, one record changed, one record added.
 
-Every build runs in a child process, so the memory figures are the build's own.
+Every build runs in a child process, so the memory figures are the build's own. CPU time is
+printed in all and in the kernel. No tree is removed between measures (see ``Trash``): they are
+moved aside and removed at the end, and a run that starts just after a large removal waits first.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.incremental import drop_spare, state_path
+from generator.incremental import spare_path, spare_state_path, state_path
 from generator.keyring import Keyring
 from generator.synth import TestKey, dump_record, random_record
 
@@ -143,11 +145,17 @@ def _cpu(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _kernel(who: int) -> float:
+    """CPU seconds spent in the kernel (creating files and directories, mostly)."""
+    return resource.getrusage(who).ru_stime
+
+
 @dataclass
 class BuildRun:
     label: str
     seconds: float
     cpu_seconds: float
+    kernel_seconds: float
     stage_times: dict[str, float]
     peak_main_mib: float
     peak_sum_mib: float
@@ -194,6 +202,7 @@ def run_child_build(
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.monotonic()
     cpu0 = _cpu(resource.RUSAGE_CHILDREN)
+    kernel0 = _kernel(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -203,6 +212,7 @@ def run_child_build(
     sampler.stop()
     wall = time.monotonic() - t0
     cpu = _cpu(resource.RUSAGE_CHILDREN) - cpu0
+    kernel = _kernel(resource.RUSAGE_CHILDREN) - kernel0
     if proc.returncode != 0:
         raise RuntimeError(f"{label}: build failed ({proc.returncode}):\n{stderr.decode(errors='replace')}")
     data = json.loads(stdout.decode().strip().splitlines()[-1])
@@ -210,6 +220,7 @@ def run_child_build(
         label=label,
         seconds=wall,
         cpu_seconds=cpu,
+        kernel_seconds=kernel,
         stage_times=data["stages"],
         peak_main_mib=sampler.peak_main_kib / 1024,
         peak_sum_mib=sampler.peak_sum_kib / 1024,
@@ -294,17 +305,25 @@ def tree_files(root: Path) -> tuple[list[tuple[str, int]], int]:
     return files, dirs
 
 
+@dataclass
+class FloorRun:
+    seconds: float
+    cpu_seconds: float
+    kernel_seconds: float
+
+
 def run_floor(
-    src: Path, keyring: Path, files: list[tuple[str, int]], n: int, root: Path, jobs: int
-) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of the floor work on ``jobs`` processes."""
-    if root.exists():
-        shutil.rmtree(root)
+    src: Path, keyring: Path, files: list[tuple[str, int]], n: int, root: Path, jobs: int, trash: Trash
+) -> FloorRun:
+    """The floor work on ``jobs`` processes, into ``root`` (an empty directory made here); the
+    tree goes to ``trash`` afterwards."""
+    trash.move(root)
     root.mkdir(parents=True)
     chunks = -(-n // CHUNK)
     per = -(-len(files) // max(chunks, 1))
     t0 = time.monotonic()
     cpu0 = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
+    kernel0 = _kernel(resource.RUSAGE_SELF) + _kernel(resource.RUSAGE_CHILDREN)
     work = ((lines, files[i * per : (i + 1) * per]) for i, lines in enumerate(_read_lines(src, CHUNK)))
     if jobs > 1:
         with ProcessPoolExecutor(jobs, initializer=_floor_init, initargs=(str(keyring), str(root))) as pool:
@@ -314,10 +333,79 @@ def run_floor(
         done = sum(_floor_chunk(w) for w in work)
     seconds = time.monotonic() - t0
     cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu0
+    kernel = _kernel(resource.RUSAGE_SELF) + _kernel(resource.RUSAGE_CHILDREN) - kernel0
     if done != n:
         raise RuntimeError(f"floor processed {done} records, expected {n}")
-    shutil.rmtree(root)
-    return seconds, cpu
+    trash.move(root)
+    return FloorRun(seconds, cpu, kernel)
+
+
+# -- removing trees -------------------------------------------------------------------------
+# On ext4 without a journal (this project's benchmark machine), making a file skips every free
+# inode that was freed in the last minute, or in the last six while its inode table block is not
+# yet written back: each create walks past them. Right after a large tree is removed, files are
+# made several times slower, for minutes (20,000 directories with a file each took 5.2 s just
+# after such a removal and 1.3-2.4 s after a quiet spell). A benchmark that removed a tree just
+# before one measure and not the other would compare the two under different filesystems.
+# So nothing is removed between measures: trees are moved aside (a rename frees no inode) and
+# removed when the measures are done; and a run that starts within minutes of a large removal
+# (an earlier run's, or its own clean-up of one) waits until that removal is old enough.
+SETTLE_SECONDS = 360.0
+SETTLE_MIN_ENTRIES = 20_000
+_REMOVAL_NOTE = ".last-removal"
+
+
+def count_entries(root: Path) -> int:
+    """Files, links and directories under ``root`` (0 when it does not exist)."""
+    total = 0
+    for _dirpath, dirnames, filenames in os.walk(root):
+        total += len(dirnames) + len(filenames)
+    return total
+
+
+class Trash:
+    """Trees the run no longer needs, moved into ``work/trash`` and removed by ``empty``."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.dir = work / "trash"
+        self._moved = 0
+
+    def move(self, path: Path) -> None:
+        if not os.path.lexists(path):
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._moved += 1
+        os.rename(path, self.dir / f"{self._moved}-{path.name}")
+
+    def empty(self) -> int:
+        """Remove the trash; the number of entries removed, noted for ``settle``."""
+        entries = count_entries(self.dir)
+        if entries:
+            shutil.rmtree(self.dir)
+            note = {"time": time.time(), "entries": entries}
+            (self.work / _REMOVAL_NOTE).write_text(json.dumps(note) + "\n")
+        elif self.dir.exists():
+            self.dir.rmdir()
+        return entries
+
+    def settle(self, seconds: float) -> float:
+        """Wait until the last large removal noted here is ``seconds`` old; the seconds waited."""
+        try:
+            note = json.loads((self.work / _REMOVAL_NOTE).read_text())
+            since, entries = float(note["time"]), int(note["entries"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+        wait = since + seconds - time.time()
+        if entries < SETTLE_MIN_ENTRIES or wait <= 0:
+            return 0.0
+        _say(
+            f"waiting {wait:.0f}s: {entries:,} files and directories were removed {time.time() - since:.0f}s "
+            f"ago, and ext4 without a journal makes files slower for minutes after a large removal "
+            f"(--settle 0 skips the wait)"
+        )
+        time.sleep(wait)
+        return wait
 
 
 # -- the whole run --------------------------------------------------------------------------
@@ -330,15 +418,53 @@ def _say(text: str) -> None:
 
 
 def run_bench(
-    n: int, *, seed: int, work: Path, jobs: int, single: bool, incremental: bool, keep: bool
+    n: int,
+    *,
+    seed: int,
+    work: Path,
+    jobs: int,
+    single: bool,
+    incremental: bool,
+    keep: bool,
+    settle: float = SETTLE_SECONDS,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     t = time.monotonic()
     src, keyring = generate_inputs(n, seed, work / "inputs", jobs)
     _say(f"inputs: {n} records, {src.stat().st_size / 1e6:.1f} MB ({time.monotonic() - t:.1f}s) in {src}")
     site = work / f"site-{n}"
-    remove_site(site)
-    results: dict[str, Any] = {"n": n, "seed": seed, "jobs": jobs}
+    trash = Trash(work)
+    # what an earlier run left (a kept site, a killed run's trees) goes first, then the wait
+    move_site(site, trash)
+    for old in (work / f"site1-{n}", work / "floor"):
+        move_site(old, trash)
+    trash.empty()
+    waited = trash.settle(settle)
+    results: dict[str, Any] = {"n": n, "seed": seed, "jobs": jobs, "settle_seconds": waited}
+    try:
+        _measure(results, n, seed, work, jobs, single, incremental, src, keyring, site, trash)
+    finally:
+        if not keep:
+            move_site(site, trash)
+        removed = trash.empty()
+        if removed:
+            _say(f"removed the run's trees ({removed:,} files and directories)")
+    return results
+
+
+def _measure(
+    results: dict[str, Any],
+    n: int,
+    seed: int,
+    work: Path,
+    jobs: int,
+    single: bool,
+    incremental: bool,
+    src: Path,
+    keyring: Path,
+    site: Path,
+    trash: Trash,
+) -> None:
 
     # a clean build into an empty directory; it records the build state the rebuilds start from
     full = run_child_build("full build", src, site, keyring, jobs, incremental=True)
@@ -371,36 +497,42 @@ def run_bench(
         tree_sha256=tree_sha,
     )
 
-    floor, floor_cpu = run_floor(src, keyring, files, n, work / "floor", jobs)
+    floor = run_floor(src, keyring, files, n, work / "floor", jobs, trash)
     results.update(
         full_cpu_seconds=full.cpu_seconds,
-        floor_seconds=floor,
-        floor_cpu_seconds=floor_cpu,
-        build_over_floor=full.seconds / floor,
-        build_over_floor_cpu=full.cpu_seconds / floor_cpu,
+        full_kernel_seconds=full.kernel_seconds,
+        floor_seconds=floor.seconds,
+        floor_cpu_seconds=floor.cpu_seconds,
+        floor_kernel_seconds=floor.kernel_seconds,
+        build_over_floor=full.seconds / floor.seconds,
+        build_over_floor_cpu=full.cpu_seconds / floor.cpu_seconds,
     )
     _say(
-        f"floor, {jobs} core(s): {floor:.2f}s; build/floor {full.seconds / floor:.2f} wall, "
-        f"{full.cpu_seconds / floor_cpu:.2f} CPU time (build {full.cpu_seconds:.1f} CPU-s, "
-        f"floor {floor_cpu:.1f} CPU-s)"
+        f"floor, {jobs} core(s): {floor.seconds:.2f}s; build/floor {full.seconds / floor.seconds:.2f} wall, "
+        f"{full.cpu_seconds / floor.cpu_seconds:.2f} CPU time"
     )
+    for name, run in (("build", full), ("floor", floor)):
+        user = run.cpu_seconds - run.kernel_seconds
+        _say(
+            f"  {name}: {run.cpu_seconds:.1f} CPU-s, {run.kernel_seconds:.1f} in the kernel and "
+            f"{user:.1f} in user space ({user / n * 1e6:.0f} µs per record)"
+        )
 
     if single and jobs > 1:
         site1 = work / f"site1-{n}"
-        remove_site(site1)
         one = run_child_build("full build, 1 core", src, site1, keyring, 1, incremental=True)
-        remove_site(site1)
-        floor1, _cpu1 = run_floor(src, keyring, files, n, work / "floor", 1)
+        move_site(site1, trash)
+        floor1 = run_floor(src, keyring, files, n, work / "floor", 1, trash).seconds
         results.update(
             one_core_seconds=one.seconds,
             speedup=one.seconds / full.seconds,
             floor_one_core_seconds=floor1,
-            floor_speedup=floor1 / floor,
+            floor_speedup=floor1 / floor.seconds,
         )
         _say(
             f"full build, 1 core: {one.seconds:.2f}s ({_fmt_stages(one.stage_times)}); "
             f"{jobs} cores are {one.seconds / full.seconds:.2f}x one core "
-            f"(floor: {floor1:.2f}s on 1 core, {floor1 / floor:.2f}x)"
+            f"(floor: {floor1:.2f}s on 1 core, {floor1 / floor.seconds:.2f}x)"
         )
 
     if incremental:
@@ -454,17 +586,14 @@ def run_bench(
                 "another changed": again.extra,
             },
         )
-    if not keep:
-        remove_site(site)
-    return results
 
 
-def remove_site(site: Path) -> None:
-    """A built site and what incremental builds keep beside it (state, spare tree)."""
-    shutil.rmtree(site, ignore_errors=True)
+def move_site(site: Path, trash: Trash) -> None:
+    """A built site and what incremental builds keep beside it (state, spare tree), to ``trash``."""
+    for path in (spare_state_path(site), spare_path(site), site):
+        trash.move(path)
     for tag in ("", "-wal", "-shm", "-journal"):
-        Path(f"{state_path(site)}{tag}").unlink(missing_ok=True)
-    drop_spare(site)
+        trash.move(Path(f"{state_path(site)}{tag}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -510,13 +639,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="build with /paper/SHORT8/ redirect pages (default: yes, as pith-mirror build)",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        metavar="SECONDS",
+        help=(
+            "before measuring, wait until the last large removal of files in DIR (an earlier "
+            "run's trees) is this old: ext4 makes files slower for minutes after one "
+            f"(default {SETTLE_SECONDS:.0f}; 0 to skip)"
+        ),
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     global PAPER_PAGES
     PAPER_PAGES = args.paper_pages
-    if args.n < 1 or args.jobs < 1:
-        print("bench: N and --jobs must be positive", file=sys.stderr)
+    if args.n < 1 or args.jobs < 1 or args.settle < 0:
+        print("bench: N and --jobs must be positive, and --settle not negative", file=sys.stderr)
         return 2
     results = run_bench(
         args.n,
@@ -526,6 +666,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         single=args.single,
         incremental=args.incremental,
         keep=args.keep,
+        settle=args.settle,
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")

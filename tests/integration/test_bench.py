@@ -55,3 +55,56 @@ def test_bench_measures_every_stage_at_a_small_n(tmp_path: Path, capsys: pytest.
     # without --keep no site is left; the generated inputs stay, cached by N and seed
     assert not (work / "site-24").exists()
     assert sorted(p.name for p in (work / "inputs").iterdir()) == ["bench-keyring.json", "records-24-1.jsonl"]
+
+
+def test_bench_removes_no_tree_between_measures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing a large tree slows the next file creates for minutes (ext4 skips recently freed
+    inodes): trees are moved aside while measuring, and removed once, at the end."""
+    work = tmp_path / "work"
+    old_site = work / "site-24"
+    old_site.mkdir(parents=True)
+    (old_site / "left-by-an-earlier-run.html").write_text("x")
+    removed: list[Path] = []
+    real_rmtree = bench.shutil.rmtree
+
+    def rmtree(path: Path, *args: object, **kwargs: object) -> None:
+        removed.append(Path(path))
+        real_rmtree(path)
+
+    monkeypatch.setattr(bench.shutil, "rmtree", rmtree)
+    figures = tmp_path / "figures.json"
+    assert bench.main(["24", "--work", str(work), "-j", "2", "--no-incremental", "--json", str(figures)]) == 0
+    # once for what the earlier run left, once after the measures: the trash, and nothing else
+    assert removed == [work / "trash", work / "trash"]
+    assert not (work / "trash").exists() and not old_site.exists()
+    note = json.loads((work / ".last-removal").read_text())
+    assert note["entries"] > 24 * 4  # the run's own trees: two sites and two floor trees
+    r = json.loads(figures.read_text())
+    assert 0 < r["full_kernel_seconds"] < r["full_cpu_seconds"]
+    assert 0 < r["floor_kernel_seconds"] < r["floor_cpu_seconds"]
+    assert r["settle_seconds"] == 0  # the earlier run left two entries, too few to wait for
+
+
+def test_settle_waits_out_a_recent_large_removal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    monkeypatch.setattr(bench, "SETTLE_MIN_ENTRIES", 10)
+    trash = bench.Trash(tmp_path)
+    assert trash.settle(60) == 0  # nothing removed yet
+    for count in (3, 12):
+        tree = tmp_path / f"tree-{count}"
+        tree.mkdir()
+        for i in range(count - 1):
+            (tree / str(i)).write_text("x")
+        trash.move(tree)
+        assert not tree.exists() and (tmp_path / "trash").is_dir()
+        assert trash.empty() == count  # the files and the tree's own directory
+        assert not (tmp_path / "trash").exists()
+        waited = trash.settle(60)
+        if count < 10:
+            assert waited == 0 and slept == []
+        else:
+            assert 55 < waited <= 60 and slept == [waited]
+    assert trash.settle(0) == 0  # --settle 0
+    assert trash.empty() == 0  # an empty trash leaves the note as it was
+    assert json.loads((tmp_path / ".last-removal").read_text())["entries"] == 12
