@@ -67,18 +67,23 @@ def build_writes(root: Path, outputs: list[list[OutputFile]]) -> None:
 
 
 def timed_writes(passes: int, outputs: list[list[OutputFile]]) -> tuple[float, float]:
-    """Fastest of ``passes`` runs of plain writes and of the build's, taken in turn (the kernel's
-    speed drifts within seconds here): (plain seconds, build seconds)."""
+    """Fastest of ``passes`` runs of plain writes and of the build's, taken in turn: (plain
+    seconds, build seconds). Each run writes a fresh directory, and none is removed until all
+    have run: on ext4 without a journal, files are made slower for minutes after a removal
+    (see ``generator.bench.Trash``), which would weigh on whichever run came next."""
     times: dict[str, list[float]] = {"plain": [], "build": []}
-    for _ in range(passes):
-        for name, write in (("plain", plain_writes), ("build", build_writes)):
-            root = Path(tempfile.mkdtemp(prefix="record-bench-"))
-            try:
+    roots: list[Path] = []
+    try:
+        for _ in range(passes):
+            for name, write in (("plain", plain_writes), ("build", build_writes)):
+                root = Path(tempfile.mkdtemp(prefix="record-bench-"))
+                roots.append(root)
                 t = time.perf_counter()
                 write(root, outputs)
                 times[name].append(time.perf_counter() - t)
-            finally:
-                shutil.rmtree(root)
+    finally:
+        for root in roots:
+            shutil.rmtree(root)
     return min(times["plain"]), min(times["build"])
 
 
