@@ -35,7 +35,8 @@ _encode_str = json.encoder.encode_basestring  # the C version when available, as
 def dumps_indented(value: Any, indent: int = 1, level: int = 0) -> str:
     """``json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False)`` for documents of
     dicts with string keys, lists, strings, integers, booleans and None; several times faster
-    because each string is encoded by the C encoder instead of the pure-Python indenting one."""
+    because each string is encoded by the C encoder instead of the pure-Python indenting one
+    (and a string member or item, the commonest, without a call of its own)."""
     if isinstance(value, str):
         return _encode_str(value)
     if value is None:
@@ -54,11 +55,13 @@ def dumps_indented(value: Any, indent: int = 1, level: int = 0) -> str:
         for key in sorted(value):
             if not isinstance(key, str):
                 raise TypeError("only string keys are supported")
-            parts.append(_encode_str(key) + ": " + dumps_indented(value[key], indent, level + 1))
+            member = value[key]
+            text = _encode_str(member) if type(member) is str else dumps_indented(member, indent, level + 1)
+            parts.append(_encode_str(key) + ": " + text)
         return "{" + inner + ("," + inner).join(parts) + "\n" + " " * (indent * level) + "}"
     if isinstance(value, list):
         if not value:
             return "[]"
-        items = [dumps_indented(v, indent, level + 1) for v in value]
+        items = [_encode_str(v) if type(v) is str else dumps_indented(v, indent, level + 1) for v in value]
         return "[" + inner + ("," + inner).join(items) + "\n" + " " * (indent * level) + "]"
     raise TypeError(f"unsupported type {type(value).__name__}")

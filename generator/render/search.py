@@ -65,15 +65,30 @@ _LATEX_ACCENT = re.compile(r"\\[`'\"^~=.]\{?([A-Za-z])\}?")
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
+class _WithoutMarks(dict[int, "int | None"]):
+    """A ``str.translate`` table that drops Unicode combining marks (categories M*) and keeps
+    every other character. Each code point's category is looked up once, on first sight; at
+    most ``_MARKS_KEPT`` code points are remembered (a text of many distinct characters cannot
+    grow it without bound)."""
+
+    def __missing__(self, code: int) -> int | None:
+        result = None if unicodedata.category(chr(code)).startswith("M") else code
+        if len(self) < _MARKS_KEPT:
+            self[code] = result
+        return result
+
+
+_MARKS_KEPT = 1 << 16
+_WITHOUT_MARKS = _WithoutMarks()
+
+
 def fold(text: str) -> str:
     """Lower case, LaTeX accents and Unicode combining marks removed (``Ren\\'e`` -> ``rene``).
     static/search.js applies the same steps to queries."""
     text = _LATEX_ACCENT.sub(r"\1", text)
     if text.isascii():  # NFKD keeps ASCII as it is, and no ASCII character is a mark
         return text.lower()
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.category(c).startswith("M"))
-    return text.lower()
+    return unicodedata.normalize("NFKD", text).translate(_WITHOUT_MARKS).lower()
 
 
 def tokens(text: str) -> list[str]:

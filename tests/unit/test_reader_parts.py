@@ -72,6 +72,17 @@ def test_fold_shortcut_for_ascii_text_is_the_full_rule(text: str) -> None:
     assert search.fold(text) == full
 
 
+def test_fold_mark_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of seen code points stops growing at its bound; folding stays the full rule."""
+    table = search._WithoutMarks()
+    monkeypatch.setattr(search, "_WITHOUT_MARKS", table)
+    monkeypatch.setattr(search, "_MARKS_KEPT", 8)
+    text = "".join(chr(c) for c in range(0xC0, 0x250)) + "e\u0301\u20dd\U0001d400"
+    kept = [c for c in unicodedata.normalize("NFKD", text) if not unicodedata.category(c).startswith("M")]
+    assert search.fold(text) == search.fold(text) == "".join(kept).lower()
+    assert len(table) == 8
+
+
 def search_files(records: list[RecordSummary]) -> dict[str, bytes]:
     """Every search file's bytes (cached pages rendered)."""
     files = {}
