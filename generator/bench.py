@@ -442,7 +442,131 @@ def run_bench(
     waited = trash.settle(settle)
     results: dict[str, Any] = {"n": n, "seed": seed, "jobs": jobs, "settle_seconds": waited}
     try:
-        _measure(results, n, seed, work, jobs, single, incremental, src, keyring, site, trash)
+        # a clean build into an empty directory; it records the build state the rebuilds start from
+        full = run_child_build("full build", src, site, keyring, jobs, incremental=True)
+        files, dirs = tree_files(site)
+        total_bytes = sum(s for _, s in files)
+        _say(f"full build, {jobs} core(s): {full.seconds:.2f}s ({_fmt_stages(full.stage_times)})")
+        _say(
+            f"  {n / full.seconds:,.0f} records/s; "
+            f"{full.cpu_seconds / full.seconds:.2f} cores busy on average; "
+            f"peak RSS {full.peak_main_mib:.0f} MiB main process, "
+            f"{full.peak_sum_mib:.0f} MiB all build processes"
+        )
+        _say(
+            f"  output: {total_bytes / 1e6:.1f} MB in {len(files)} files and {dirs} directories; "
+            f"per record {total_bytes / n / 1024:.2f} KiB, {len(files) / n:.2f} files, "
+            f"{(len(files) + dirs) / n:.2f} inodes"
+        )
+        digest = hashlib.sha256()
+        for rel, _size in files:
+            digest.update(rel.encode() + b"\0" + hashlib.sha256((site / rel).read_bytes()).digest())
+        tree_sha = digest.hexdigest()
+        results.update(
+            full_seconds=full.seconds,
+            full_stages=full.stage_times,
+            records_per_second=n / full.seconds,
+            peak_main_mib=full.peak_main_mib,
+            peak_sum_mib=full.peak_sum_mib,
+            output_bytes=total_bytes,
+            output_files=len(files),
+            output_dirs=dirs,
+            tree_sha256=tree_sha,
+        )
+
+        floor = run_floor(src, keyring, files, n, work / "floor", jobs, trash)
+        results.update(
+            full_cpu_seconds=full.cpu_seconds,
+            full_kernel_seconds=full.kernel_seconds,
+            floor_seconds=floor.seconds,
+            floor_cpu_seconds=floor.cpu_seconds,
+            floor_kernel_seconds=floor.kernel_seconds,
+            build_over_floor=full.seconds / floor.seconds,
+            build_over_floor_cpu=full.cpu_seconds / floor.cpu_seconds,
+        )
+        _say(
+            f"floor, {jobs} core(s): {floor.seconds:.2f}s; "
+            f"build/floor {full.seconds / floor.seconds:.2f} wall, "
+            f"{full.cpu_seconds / floor.cpu_seconds:.2f} CPU time"
+        )
+        for name, run in (("build", full), ("floor", floor)):
+            user = run.cpu_seconds - run.kernel_seconds
+            _say(
+                f"  {name}: {run.cpu_seconds:.1f} CPU-s, {run.kernel_seconds:.1f} in the kernel and "
+                f"{user:.1f} in user space ({user / n * 1e6:.0f} µs per record)"
+            )
+
+        if single and jobs > 1:
+            site1 = work / f"site1-{n}"
+            one = run_child_build("full build, 1 core", src, site1, keyring, 1, incremental=True)
+            move_site(site1, trash)
+            floor1 = run_floor(src, keyring, files, n, work / "floor", 1, trash).seconds
+            results.update(
+                one_core_seconds=one.seconds,
+                speedup=one.seconds / full.seconds,
+                floor_one_core_seconds=floor1,
+                floor_speedup=floor1 / floor.seconds,
+            )
+            _say(
+                f"full build, 1 core: {one.seconds:.2f}s ({_fmt_stages(one.stage_times)}); "
+                f"{jobs} cores are {one.seconds / full.seconds:.2f}x one core "
+                f"(floor: {floor1:.2f}s on 1 core, {floor1 / floor.seconds:.2f}x)"
+            )
+
+        if incremental:
+            same = run_child_build("incremental, nothing changed", src, site, keyring, jobs, incremental=True)
+            _say(f"rebuild, nothing changed: {same.seconds:.2f}s ({_fmt_stages(same.stage_times)})")
+            inc_src = work / f"inc-{n}.jsonl"
+            key = bench_key()
+            with src.open("rb") as fin, inc_src.open("wb") as fout:
+                for i, line in enumerate(fin):
+                    fout.write(changed_line(line, key, 1) + b"\n" if i == n // 2 else line)
+            changed = run_child_build(
+                "incremental, one changed", inc_src, site, keyring, jobs, incremental=True
+            )
+            _say(
+                f"rebuild, one record changed (the first after a fresh build: no spare tree yet, every "
+                f"file copied once): {changed.seconds:.2f}s ({_fmt_stages(changed.stage_times)})"
+            )
+            with inc_src.open("ab") as fout:
+                fout.write(_gen_chunk((seed + 1, n, n + 1)))
+            added = run_child_build("incremental, one added", inc_src, site, keyring, jobs, incremental=True)
+            _say(
+                f"rebuild, one record added (at a random submission time): {added.seconds:.2f}s "
+                f"({_fmt_stages(added.stage_times)})"
+            )
+            # the first rebuild after a fresh build has no spare tree yet and copies every carried
+            # file from the live site; from the second on, the spare is brought up to date in place
+            prev = inc_src.with_suffix(".prev")
+            inc_src.rename(prev)
+            with prev.open("rb") as fin, inc_src.open("wb") as fout:
+                for i, line in enumerate(fin):
+                    fout.write(changed_line(line, key, 2) + b"\n" if i == n // 3 else line)
+            prev.unlink()
+            again = run_child_build(
+                "incremental, another changed", inc_src, site, keyring, jobs, incremental=True
+            )
+            _say(
+                f"rebuild, another record changed (steady state: the spare brought up to date in place): "
+                f"{again.seconds:.2f}s ({_fmt_stages(again.stage_times)})"
+            )
+            inc_src.unlink()
+            results.update(
+                unchanged_seconds=same.seconds,
+                one_changed_seconds=changed.seconds,
+                one_added_seconds=added.seconds,
+                another_changed_seconds=again.seconds,
+                incremental_peak_sum_mib=max(
+                    same.peak_sum_mib, changed.peak_sum_mib, added.peak_sum_mib, again.peak_sum_mib
+                ),
+                incremental_detail={
+                    "unchanged": same.extra,
+                    "changed": changed.extra,
+                    "added": added.extra,
+                    "another changed": again.extra,
+                },
+            )
+
     finally:
         if not keep:
             move_site(site, trash)
@@ -450,142 +574,6 @@ def run_bench(
         if removed:
             _say(f"removed the run's trees ({removed:,} files and directories)")
     return results
-
-
-def _measure(
-    results: dict[str, Any],
-    n: int,
-    seed: int,
-    work: Path,
-    jobs: int,
-    single: bool,
-    incremental: bool,
-    src: Path,
-    keyring: Path,
-    site: Path,
-    trash: Trash,
-) -> None:
-
-    # a clean build into an empty directory; it records the build state the rebuilds start from
-    full = run_child_build("full build", src, site, keyring, jobs, incremental=True)
-    files, dirs = tree_files(site)
-    total_bytes = sum(s for _, s in files)
-    _say(f"full build, {jobs} core(s): {full.seconds:.2f}s ({_fmt_stages(full.stage_times)})")
-    _say(
-        f"  {n / full.seconds:,.0f} records/s; {full.cpu_seconds / full.seconds:.2f} cores busy on average; "
-        f"peak RSS {full.peak_main_mib:.0f} MiB main process, "
-        f"{full.peak_sum_mib:.0f} MiB all build processes"
-    )
-    _say(
-        f"  output: {total_bytes / 1e6:.1f} MB in {len(files)} files and {dirs} directories; "
-        f"per record {total_bytes / n / 1024:.2f} KiB, {len(files) / n:.2f} files, "
-        f"{(len(files) + dirs) / n:.2f} inodes"
-    )
-    digest = hashlib.sha256()
-    for rel, _size in files:
-        digest.update(rel.encode() + b"\0" + hashlib.sha256((site / rel).read_bytes()).digest())
-    tree_sha = digest.hexdigest()
-    results.update(
-        full_seconds=full.seconds,
-        full_stages=full.stage_times,
-        records_per_second=n / full.seconds,
-        peak_main_mib=full.peak_main_mib,
-        peak_sum_mib=full.peak_sum_mib,
-        output_bytes=total_bytes,
-        output_files=len(files),
-        output_dirs=dirs,
-        tree_sha256=tree_sha,
-    )
-
-    floor = run_floor(src, keyring, files, n, work / "floor", jobs, trash)
-    results.update(
-        full_cpu_seconds=full.cpu_seconds,
-        full_kernel_seconds=full.kernel_seconds,
-        floor_seconds=floor.seconds,
-        floor_cpu_seconds=floor.cpu_seconds,
-        floor_kernel_seconds=floor.kernel_seconds,
-        build_over_floor=full.seconds / floor.seconds,
-        build_over_floor_cpu=full.cpu_seconds / floor.cpu_seconds,
-    )
-    _say(
-        f"floor, {jobs} core(s): {floor.seconds:.2f}s; build/floor {full.seconds / floor.seconds:.2f} wall, "
-        f"{full.cpu_seconds / floor.cpu_seconds:.2f} CPU time"
-    )
-    for name, run in (("build", full), ("floor", floor)):
-        user = run.cpu_seconds - run.kernel_seconds
-        _say(
-            f"  {name}: {run.cpu_seconds:.1f} CPU-s, {run.kernel_seconds:.1f} in the kernel and "
-            f"{user:.1f} in user space ({user / n * 1e6:.0f} µs per record)"
-        )
-
-    if single and jobs > 1:
-        site1 = work / f"site1-{n}"
-        one = run_child_build("full build, 1 core", src, site1, keyring, 1, incremental=True)
-        move_site(site1, trash)
-        floor1 = run_floor(src, keyring, files, n, work / "floor", 1, trash).seconds
-        results.update(
-            one_core_seconds=one.seconds,
-            speedup=one.seconds / full.seconds,
-            floor_one_core_seconds=floor1,
-            floor_speedup=floor1 / floor.seconds,
-        )
-        _say(
-            f"full build, 1 core: {one.seconds:.2f}s ({_fmt_stages(one.stage_times)}); "
-            f"{jobs} cores are {one.seconds / full.seconds:.2f}x one core "
-            f"(floor: {floor1:.2f}s on 1 core, {floor1 / floor.seconds:.2f}x)"
-        )
-
-    if incremental:
-        same = run_child_build("incremental, nothing changed", src, site, keyring, jobs, incremental=True)
-        _say(f"rebuild, nothing changed: {same.seconds:.2f}s ({_fmt_stages(same.stage_times)})")
-        inc_src = work / f"inc-{n}.jsonl"
-        key = bench_key()
-        with src.open("rb") as fin, inc_src.open("wb") as fout:
-            for i, line in enumerate(fin):
-                fout.write(changed_line(line, key, 1) + b"\n" if i == n // 2 else line)
-        changed = run_child_build("incremental, one changed", inc_src, site, keyring, jobs, incremental=True)
-        _say(
-            f"rebuild, one record changed (the first after a fresh build: no spare tree yet, every "
-            f"file copied once): {changed.seconds:.2f}s ({_fmt_stages(changed.stage_times)})"
-        )
-        with inc_src.open("ab") as fout:
-            fout.write(_gen_chunk((seed + 1, n, n + 1)))
-        added = run_child_build("incremental, one added", inc_src, site, keyring, jobs, incremental=True)
-        _say(
-            f"rebuild, one record added (at a random submission time): {added.seconds:.2f}s "
-            f"({_fmt_stages(added.stage_times)})"
-        )
-        # the first rebuild after a fresh build has no spare tree yet and copies every carried
-        # file from the live site; from the second on, the spare is brought up to date in place
-        prev = inc_src.with_suffix(".prev")
-        inc_src.rename(prev)
-        with prev.open("rb") as fin, inc_src.open("wb") as fout:
-            for i, line in enumerate(fin):
-                fout.write(changed_line(line, key, 2) + b"\n" if i == n // 3 else line)
-        prev.unlink()
-        again = run_child_build(
-            "incremental, another changed", inc_src, site, keyring, jobs, incremental=True
-        )
-        _say(
-            f"rebuild, another record changed (steady state: the spare brought up to date in place): "
-            f"{again.seconds:.2f}s ({_fmt_stages(again.stage_times)})"
-        )
-        inc_src.unlink()
-        results.update(
-            unchanged_seconds=same.seconds,
-            one_changed_seconds=changed.seconds,
-            one_added_seconds=added.seconds,
-            another_changed_seconds=again.seconds,
-            incremental_peak_sum_mib=max(
-                same.peak_sum_mib, changed.peak_sum_mib, added.peak_sum_mib, again.peak_sum_mib
-            ),
-            incremental_detail={
-                "unchanged": same.extra,
-                "changed": changed.extra,
-                "added": added.extra,
-                "another changed": again.extra,
-            },
-        )
 
 
 def move_site(site: Path, trash: Trash) -> None:
