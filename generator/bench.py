@@ -23,6 +23,7 @@ import json
 import os
 import random
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -345,7 +346,7 @@ def run_floor(
 # inode that was freed in the last minute, or in the last six while its inode table block is not
 # yet written back: each create walks past them. Right after a large tree is removed, files are
 # made several times slower, for minutes (20,000 directories with a file each took 5.2 s just
-# after such a removal and 1.3-2.4 s after a quiet spell). A benchmark that removed a tree just
+# after such a removal and 0.8-2.4 s after a quiet spell). A benchmark that removed a tree just
 # before one measure and not the other would compare the two under different filesystems.
 # So nothing is removed between measures: trees are moved aside (a rename frees no inode) and
 # removed when the measures are done; and a run that starts within minutes of a large removal
@@ -369,14 +370,14 @@ class Trash:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.dir = work / "trash"
-        self._moved = 0
 
     def move(self, path: Path) -> None:
+        """Move ``path`` (when it exists) into the trash, under a new name there (a killed run
+        may have left trees in it)."""
         if not os.path.lexists(path):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._moved += 1
-        os.rename(path, self.dir / f"{self._moved}-{path.name}")
+        os.rename(path, self.dir / f"{path.name}-{secrets.token_hex(8)}")
 
     def empty(self) -> int:
         """Remove the trash; the number of entries removed, noted for ``settle``."""

@@ -64,6 +64,7 @@ def test_bench_removes_no_tree_between_measures(tmp_path: Path, monkeypatch: pyt
     old_site = work / "site-24"
     old_site.mkdir(parents=True)
     (old_site / "left-by-an-earlier-run.html").write_text("x")
+    (work / "trash" / "site-24").mkdir(parents=True)  # a killed run's trash
     removed: list[Path] = []
     real_rmtree = bench.shutil.rmtree
 
@@ -82,7 +83,7 @@ def test_bench_removes_no_tree_between_measures(tmp_path: Path, monkeypatch: pyt
     r = json.loads(figures.read_text())
     assert 0 < r["full_kernel_seconds"] < r["full_cpu_seconds"]
     assert 0 < r["floor_kernel_seconds"] < r["floor_cpu_seconds"]
-    assert r["settle_seconds"] == 0  # the earlier run left two entries, too few to wait for
+    assert r["settle_seconds"] == 0  # the earlier runs left three entries, too few to wait for
 
 
 def test_settle_waits_out_a_recent_large_removal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
