@@ -11,8 +11,9 @@ process and in the same run, times each part of a clean build's per-record work,
 - ``verify_record``; ``render_record`` and its parts (the record view, the record page, the
   short-number page); the record's columns for the site-wide steps;
 - the writes: the build's ``put_file`` against plain ``open``/``write`` of the same files into a
-  fresh directory, taken in turn (kernel time included: these two move with the machine, and
-  only their ratio within one run means much).
+  fresh directory, taken in turn, every directory removed only after the last run (kernel time
+  included: these two move with the disk's state, slower for minutes after a large removal,
+  and only their ratio within one run means much).
 
 It prints microseconds per record for each, and the build's per-record Python (verify, render,
 columns) as a multiple of the floor's Python. The kernel work of the writes is the same on both

@@ -342,15 +342,15 @@ def run_floor(
 
 
 # -- removing trees -------------------------------------------------------------------------
-# On ext4 without a journal (this project's benchmark machine), making a file skips every free
-# inode that was freed in the last minute, or in the last six while its inode table block is not
-# yet written back: each create walks past them. Right after a large tree is removed, files are
-# made several times slower, for minutes (20,000 directories with a file each took 5.2 s just
+# On ext4 without a journal (this project's benchmark machine), making a file skips the free
+# inodes freed in the last minutes (the kernel's ``recently_deleted`` check, which ``perf`` shows
+# under ``ext4_create``): each create walks past them. Right after a large tree is removed, files
+# are made several times slower, for minutes (20,000 directories with a file each took 5.2 s just
 # after such a removal and 0.8-2.4 s after a quiet spell). A benchmark that removed a tree just
-# before one measure and not the other would compare the two under different filesystems.
-# So nothing is removed between measures: trees are moved aside (a rename frees no inode) and
-# removed when the measures are done; and a run that starts within minutes of a large removal
-# (an earlier run's, or its own clean-up of one) waits until that removal is old enough.
+# before one measure and not the other would compare the two under different filesystems. So
+# nothing is removed between measures: trees are moved aside (a rename frees no inode) and removed
+# when the measures are done; and a run that starts within minutes of a large removal (an earlier
+# run's, or its own clean-up of one) waits until that removal is old enough.
 SETTLE_SECONDS = 360.0
 SETTLE_MIN_ENTRIES = 20_000
 _REMOVAL_NOTE = ".last-removal"
