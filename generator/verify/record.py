@@ -7,6 +7,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from generator.errors import JsonError, VerificationError
@@ -70,7 +71,7 @@ class VerifiedRecord:
                 return data
         return None
 
-    @property
+    @cached_property
     def raw_sha256(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
 
@@ -102,15 +103,32 @@ def _fail(code: str, where: str, detail: str) -> VerificationError:
 
 
 def _walk_for_floats(value: Any, path: str, where: str) -> None:
+    """Refuse a float anywhere in ``value``; the error names the first one's path (which is
+    only spelled out once a float is found)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            raise JsonError(
+                "float_in_canonical", where, f"float at {_float_path(value, path)}: floats never occur"
+            )
+
+
+def _float_path(value: Any, path: str) -> str:
     stack = [(value, path)]
     while stack:
         item, at = stack.pop()
         if isinstance(item, float):
-            raise JsonError("float_in_canonical", where, f"float at {at}: floats never occur")
+            return at
         if isinstance(item, dict):
             stack.extend((v, f"{at}.{k}") for k, v in item.items())
         elif isinstance(item, list):
             stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
+    return path
 
 
 def check_canonical_shape(canonical: Any, where: str) -> tuple[str, int]:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,53 @@ def test_seed_identifiers_derive() -> None:
     assert suffix_from_hash(h) == "75T7H6BVKLX2X7KPYCGRY4USAC"
     title = "Towards the Connection between Activation Sparsity and Flat Minima"
     assert title_canon_sha256(title) == "8e540298417cbebf33070bdd0f44dbec78357ad63138bfada1770212da995b12"
+
+
+def _title_rule(title: str) -> str:
+    """The published title rule, spelled as PROTOCOL.md gives it."""
+    return hashlib.sha256(re.sub(r"\s+", " ", title.lower()).strip().encode("utf-8")).hexdigest()
+
+
+def test_title_hash_collapses_every_whitespace_code_point() -> None:
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert len(spaces) > 20  # tabs, line ends, the separators, NBSP, the U+2000 block...
+    for space in spaces:
+        title = f"{space}A{space * 2}Title{space}"
+        assert title_canon_sha256(title) == _title_rule(title) == title_canon_sha256("a title"), repr(space)
+    assert title_canon_sha256("a\u200bb") == _title_rule("a\u200bb")  # not whitespace: kept
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    title=st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(" \t\n\x1c\x85\xa0\u2028\u3000"))
+)
+def test_title_hash_is_the_published_rule(title: str) -> None:
+    assert title_canon_sha256(title) == _title_rule(title)
+
+
+@pytest.mark.parametrize(
+    ("place", "path"),
+    [
+        (lambda c: c["source"].__setitem__("version", 1.0), "canonical_record.source.version"),
+        (
+            lambda c: c["metadata"].__setitem__("cross_cats_sorted", ["cs.AI", 2.5]),
+            "canonical_record.metadata.cross_cats_sorted[1]",
+        ),
+    ],
+)
+def test_a_float_in_the_canonical_record_is_named_by_its_path(place: Any, path: str) -> None:
+    from generator.verify.record import check_canonical_shape
+
+    canonical = copy.deepcopy(
+        json.loads((RECORDS / sorted(p.name for p in RECORDS.glob("*.json"))[0]).read_bytes())[
+            "canonical_record"
+        ]
+    )
+    place(canonical)
+    with pytest.raises(RecordError) as caught:
+        check_canonical_shape(canonical, "rec.json")
+    assert caught.value.code == "float_in_canonical"
+    assert f"float at {path}:" in str(caught.value)
 
 
 def test_key_id_is_only_a_hint(test_key: TestKey, keyring_file: Path) -> None:
