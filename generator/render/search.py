@@ -61,6 +61,7 @@ AUTHOR_CHARS = 160
 STOP_WORDS = ("a an and are as at by for from in into is of on or the to via with without").split()
 _STOP = frozenset(STOP_WORDS)
 _TOKEN = re.compile(r"[^\W_]+(?:[.\-][^\W_]+)*")
+_PARTS = re.compile(r"[.\-]")  # where a compound token splits into its parts
 _LATEX_ACCENT = re.compile(r"\\[`'\"^~=.]\{?([A-Za-z])\}?")
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -94,11 +95,10 @@ def fold(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Words of ``text``; a compound (``dark-matter``, ``cs.lg``) gives itself and its parts."""
     out: list[str] = []
-    for m in _TOKEN.finditer(fold(text)):
-        word = m.group(0)
+    for word in _TOKEN.findall(fold(text)):
         out.append(word)
         if "." in word or "-" in word:
-            out.extend(re.split(r"[.\-]", word))
+            out.extend(_PARTS.split(word))
     return [t for t in out if len(t) >= 2 and t not in _STOP]
 
 
