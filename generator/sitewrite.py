@@ -96,22 +96,26 @@ class SiteWriter:
         self.db.executemany("INSERT OR IGNORE INTO temp.site_noted VALUES (?)", [(r,) for r in rels])
 
     def _keep_tree(self, prefix: str) -> None:
-        """Keep every file the build's file list has under ``prefix`` (the previous build's)."""
+        """Keep every file the build's file list has under ``prefix`` (the previous build's).
+        A file this build noted already (a page the step wrote before the tree) stays counted
+        once, as written, not kept."""
         if not self.based:
             raise ValueError(f"{prefix}: nothing to keep in a build that does not start from a previous one")
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        bounds = (prefix, end)
-        count = int(self.db.execute(f"SELECT count(*) {FILES_IN_RANGE}", bounds).fetchone()[0])
-        rels = self.hashes.keep_range(prefix, end)
-        if rels is None:
-            self.db.execute(f"INSERT OR IGNORE INTO temp.site_noted SELECT rel {FILES_IN_RANGE}", bounds)
-        else:
-            self._note(rels)
+        count = self._keep_range(prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
         self.kept_pages += count
         if self.fail_after is not None and self.files + count >= self.fail_after:
             self.files = self.fail_after
             raise OSError(5, "injected fault while writing", prefix)
         self.files += count
+
+    def _keep_range(self, lo: str, hi: str) -> int:
+        """``keep`` and note every listed file whose path is in [lo, hi); returns how many of
+        them this build had not noted yet."""
+        self.hashes.keep_range(lo, hi)
+        noted = self.db.execute(
+            f"INSERT OR IGNORE INTO temp.site_noted SELECT rel {FILES_IN_RANGE}", (lo, hi)
+        )
+        return noted.rowcount
 
     def _keep(self, cached: Sequence[CachedPage]) -> set[str]:
         """Note the keys of ``cached``; the paths of those whose file the previous build wrote
@@ -190,7 +194,7 @@ class _NotingHashes(FileHashes):
     def keep(self, rels: Sequence[str]) -> None:
         self.outcome.kept.extend(rels)
 
-    def keep_range(self, lo: str, hi: str) -> list[str] | None:
+    def keep_range(self, lo: str, hi: str) -> list[str]:
         rels = [str(r) for (r,) in self.db.execute(f"SELECT rel {FILES_IN_RANGE}", (lo, hi))]
         self.keep(rels)
         return rels
@@ -203,10 +207,17 @@ class ChildWriter(SiteWriter):
 
     def __init__(self, staging: Path, db: sqlite3.Connection, *, based: bool) -> None:
         self.outcome = StepsOutcome()
-        super().__init__(staging, _NotingHashes(db, self.outcome, based=based), db, based=based)
+        self.noting = _NotingHashes(db, self.outcome, based=based)
+        super().__init__(staging, self.noting, db, based=based)
 
     def _note(self, rels: Sequence[str]) -> None:
         self.outcome.noted.extend(rels)
+
+    def _keep_range(self, lo: str, hi: str) -> int:
+        noted = set(self.outcome.noted)
+        rels = [rel for rel in self.noting.keep_range(lo, hi) if rel not in noted]
+        self._note(rels)
+        return len(rels)
 
     def _store_keys(self, rows: Sequence[tuple[str, str]]) -> None:
         self.outcome.keys.extend(rows)

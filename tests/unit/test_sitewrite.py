@@ -60,13 +60,34 @@ def test_kept_tree_keeps_exactly_the_directory(tmp_path: Path) -> None:
     writer.flush()
     noted = {str(r) for (r,) in db.execute("SELECT rel FROM temp.noted")}
     site = {str(r) for (r,) in db.execute("SELECT rel FROM temp.site_noted")}
-    # search/index.html was written first; the tree then keeps what the file list has under
-    # search/ (now including it), not searcher/
+    # search/index.html was written first; the tree then keeps the rest of what the file list
+    # has under search/, not searcher/
     assert noted == site == {"search/index.html", "search/d/0.js", "search/manifest.js"}
-    assert writer.kept_pages == 3 and writer.files == 4
+    assert writer.kept_pages == 2 and writer.files == 3
     assert previous_key(SummaryStore(db), "search/manifest.js") == "digest"
     assert previous_key(SummaryStore(db), "search/nothing.js") is None
     assert previous_key([], "search/manifest.js") is None  # records without a build database
+
+
+@pytest.mark.parametrize("in_child", [False, True])
+def test_a_page_written_before_its_kept_tree_is_counted_once(tmp_path: Path, in_child: bool) -> None:
+    """A step's own page under its kept tree (search/index.html: rendered by every build, so
+    the previous build lists it too) counts as one file written, not again as a kept one."""
+    db = connect(None)
+    _previous_build(db)
+    db.execute("INSERT INTO files VALUES ('search/index.html', ?, 4)", (hashlib.sha256(b"page").hexdigest(),))
+    parent = SiteWriter(tmp_path, FileHashes(db, based=True), db, based=True)
+    writer = ChildWriter(tmp_path, db, based=True) if in_child else parent
+    writer.emit(OutputFile("search/index.html", b"page"))
+    writer.emit(KeptTree("search/"))
+    writer.emit(OutputFile("pith/A/index.html", b"after"))
+    if isinstance(writer, ChildWriter):
+        parent.take(writer.finish())
+    else:
+        writer.flush()
+    assert (parent.files, parent.kept_pages) == (4, 2)
+    site = {str(r) for (r,) in db.execute("SELECT rel FROM temp.site_noted")}
+    assert site == {"search/index.html", "search/d/0.js", "search/manifest.js", "pith/A/index.html"}
 
 
 def test_kept_tree_needs_a_previous_build(tmp_path: Path) -> None:
