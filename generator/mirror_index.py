@@ -172,17 +172,15 @@ def mirror_index_files(ctx: Any) -> Iterator[OutputFile | CachedPage]:
 def _from_table(db: sqlite3.Connection, touched: frozenset[str] | None) -> Iterator[OutputFile | CachedPage]:
     shards = []
     total = 0
+    held_shards = _held_shards(db)
     for prefix, count, key in suffix_shard_keys(
         db, "mirror-index", "mindex_sha256", PREFIX_LEN, shard_path, touched
     ):
         path = shard_path(prefix)
         total += count
-        held = db.execute(
-            "SELECT f.sha256, f.size FROM page_keys k JOIN files f USING (rel) WHERE k.rel = ? AND k.key = ?",
-            (path, key),
-        ).fetchone()
+        held = held_shards.get((path, key))
         if held is not None:
-            sha, size = str(held[0]), int(held[1])
+            sha, size = held
             made = partial(_shard_file, db, prefix)
         else:
             out = _shard_file(db, prefix)
@@ -191,6 +189,18 @@ def _from_table(db: sqlite3.Connection, touched: frozenset[str] | None) -> Itera
         shards.append(_shard_ref(prefix, count, size, sha))
         yield CachedPage(path, key, made)
     yield _top(total, shards)
+
+
+def _held_shards(db: sqlite3.Connection) -> dict[tuple[str, str], tuple[str, int]]:
+    """(path, key) -> (SHA-256, size) of each shard the previous build wrote under a key and
+    still lists (at most 1,024), in one query. A shard's row changes only when the writer takes
+    that shard, after ``_from_table`` looked it up: read first, the rows are as read one by one."""
+    cur = db.execute(
+        "SELECT k.rel, k.key, f.sha256, f.size FROM page_keys k JOIN files f USING (rel) "
+        "WHERE k.rel >= ? AND k.rel < ?",
+        (f"{INDEX_DIR}/", f"{INDEX_DIR}0"),  # "0" follows "/"
+    )
+    return {(str(rel), str(key)): (str(sha), int(size)) for rel, key, sha, size in cur}
 
 
 def _shard_file(db: sqlite3.Connection, prefix: str) -> OutputFile:

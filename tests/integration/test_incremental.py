@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +29,9 @@ from generator.errors import BuildFailedError, OutputError
 from generator.identifiers import suffix_from_hash
 from generator.incremental import recover_live_state, spare_path, spare_state_path, state_path
 from generator.render import listings, search
-from generator.render.cached import suffix_shard_keys
+from generator.render.cached import CachedPage, suffix_shard_keys
+from generator.render.site import OutputFile
+from generator.summaries import SummaryStore
 from generator.synth import dump_record, random_record
 from tests.conftest import REPO
 
@@ -850,6 +853,25 @@ def test_shards_keyed_again_only_where_a_build_touched(
             assert list(suffix_shard_keys(db, kind, column, size, path_of, frozenset([a_suffix]))) == every
         db.rollback()
     db.close()
+
+
+def test_mirror_index_looks_up_each_held_shard_once(setup: tuple[Inputs, Path, Config]) -> None:
+    """With nothing touched, every mirror-index shard is one the previous build wrote under its
+    key: the top takes each one's size and SHA-256 from the file list (no shard is made again),
+    with one page_keys lookup a shard besides one for all of them, and is the published top."""
+    inputs, _tmp, cfg = setup
+    inputs.add(12)
+    build(cfg)
+    statements: list[str] = []
+    with sqlite3.connect(state_path(cfg.output)) as db:
+        db.set_trace_callback(statements.append)
+        ctx = SimpleNamespace(records=SummaryStore(db), touched=frozenset())
+        *shards, top = mirror_index.mirror_index_files(ctx)
+    db.close()
+    assert len(shards) >= 5 and all(isinstance(s, CachedPage) for s in shards)
+    assert isinstance(top, OutputFile) and top.data == (cfg.output / mirror_index.TOP).read_bytes()
+    assert not [s for s in statements if "mindex FROM summaries" in s]
+    assert len([s for s in statements if "page_keys" in s]) == len(shards) + 1
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
