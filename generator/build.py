@@ -72,6 +72,7 @@ from generator.summaries import (
     share_database,
 )
 from generator.verify import verify_record
+from generator.verify.growth import rolled_back
 from generator.write import (
     StagedSite,
     bind_to_parent,
@@ -113,6 +114,19 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["keyring"] = keyring
     _worker["staging"] = staging
     _worker["max_bytes"] = config.max_record_bytes
+    _worker["published"] = partial(_published_copy, config.output, config.max_record_bytes)
+
+
+def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
+    """The bytes of ``rel`` in the live site, or None when it has no such file (or one larger
+    than any input may be, which no build of it wrote). Never through a symlink at the end."""
+    try:
+        fd = os.open(live / paths.safe_rel(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data
 
 
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
@@ -138,7 +152,9 @@ Work = tuple[int, RawRecord, Held]
 def _process_chunk(chunk: list[Work]) -> list[Result]:
     """Verify, render and write each record; returns what each record wrote, with hashes. A
     file whose bytes the staging tree holds already (``held``, and a plain file of that size
-    there) is not written again."""
+    there) is not written again. A record whose documents would roll back the live site's
+    copies (``growth.rolled_back``; the live copies of files ``held`` with the same bytes need
+    no reading) is refused."""
     renderer: Renderer = _worker["renderer"]
     staging: Path | None = _worker["staging"]
     out: list[Result] = []
@@ -149,10 +165,15 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
             out.append((seq, None, exc, (), None))
             continue
         files, summary = renderer.render_record(rec)
+        digests = [(f, hashlib.sha256(f.data).hexdigest(), len(f.data)) for f in files]
+        changed = ((f.dest_path, f.data) for f, sha, size in digests if held.get(f.dest_path) != (sha, size))
+        refused = rolled_back(rec, changed, _worker["published"])
+        if refused is not None:
+            out.append((seq, None, refused, (), None))
+            continue
         written: list[tuple[str, str, int]] = []
         if staging is not None:
-            for f in files:
-                sha, size = hashlib.sha256(f.data).hexdigest(), len(f.data)
+            for f, sha, size in digests:
                 same = held.get(f.dest_path) == (sha, size)
                 if not (same and is_plain(staging / paths.safe_rel(f.dest_path), size)):
                     put_file(staging, f.dest_path, f.data)

@@ -61,6 +61,7 @@ CODES: dict[str, str] = {
     "bad_signature": "the Ed25519 signature does not verify",
     # build-level
     "conflicting_copies": "two inputs hold different bytes for the same record",
+    "rollback": "an input would replace a published document with one that drops or changes its events",
     # open graph: bundle.json, state.json, integrity.json (PROTOCOL.md §6-7; generator/verify/)
     "bundle_invalid_json": "bundle.json is not strict JSON (not published)",
     "bundle_malformed": "bundle.json lacks a field or has a wrong type",

@@ -10,7 +10,10 @@ No IO here: callers pass bytes and get answers.
 
 from __future__ import annotations
 
-from generator.errors import JsonError, ResponseError
+from collections.abc import Callable, Iterable
+
+from generator import paths
+from generator.errors import JsonError, ResponseError, VerificationError
 from generator.strictjson import loads_strict
 from generator.verify.events import missing_events
 from generator.verify.record import VerifiedRecord
@@ -72,4 +75,43 @@ def refusal_reason(kind: str, old: bytes, new: bytes) -> str | None:
         return f"event_dropped: it lacks or changes {len(missing)} event(s) an earlier copy held ({shown})"
     if kind == "state":
         return state_shrank(old, new)
+    return None
+
+
+def growing_outputs(rec: VerifiedRecord) -> dict[str, str]:
+    """Site path -> document kind, for the outputs of ``rec`` that may only grow: the record
+    copy (its own ``events``), a fetched ``events.json``, the bundle, the state and the
+    integrity findings. A derived ``events.json`` follows from the record copy."""
+    out = {
+        paths.record_json(rec.suffix): "record",
+        paths.bundle_json(rec.suffix): "bundle",
+        paths.state_json(rec.suffix): "state",
+    }
+    if rec.endpoint("events") is not None:
+        out[paths.events_json(rec.suffix)] = "events"
+    out[paths.integrity_json(rec.arxiv_id)] = "integrity"  # the id passed verify_record's pattern
+    return out
+
+
+def rolled_back(
+    rec: VerifiedRecord, files: Iterable[tuple[str, bytes]], published: Callable[[str], bytes | None]
+) -> VerificationError | None:
+    """A ``rollback`` error when one of ``files`` (site path, bytes) would replace the published
+    copy (``published(path)``: its bytes, or None when nothing is published there) with one that
+    drops or changes an event it holds, or a state whose ``event_count`` fell; None otherwise."""
+    kinds = growing_outputs(rec)
+    for rel, data in files:
+        kind = kinds.get(rel)
+        if kind is None:
+            continue
+        old = published(rel)
+        if old is None:
+            continue
+        reason = refusal_reason(kind, old, data)
+        if reason is not None:
+            return VerificationError(
+                "rollback",
+                f"{rec.where} ({rec.pith_number})",
+                f"{rel}: the published copy holds more than this input's, which would roll it back: {reason}",
+            )
     return None
