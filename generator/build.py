@@ -72,7 +72,7 @@ from generator.summaries import (
     share_database,
 )
 from generator.verify import verify_record
-from generator.verify.growth import rolled_back
+from generator.verify.growth import dropped, rolled_back
 from generator.write import (
     StagedSite,
     bind_to_parent,
@@ -167,7 +167,9 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         files, summary = renderer.render_record(rec)
         digests = [(f, hashlib.sha256(f.data).hexdigest(), len(f.data)) for f in files]
         changed = ((f.dest_path, f.data) for f, sha, size in digests if held.get(f.dest_path) != (sha, size))
-        refused = rolled_back(rec, changed, _worker["published"])
+        refused = rolled_back(rec, changed, _worker["published"]) or dropped(
+            rec, {f.dest_path for f in files}, _worker["published"]
+        )
         if refused is not None:
             out.append((seq, None, refused, (), None))
             continue

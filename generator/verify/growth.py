@@ -10,7 +10,7 @@ No IO here: callers pass bytes and get answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 
 from generator import paths
 from generator.errors import JsonError, ResponseError, VerificationError
@@ -100,6 +100,7 @@ def rolled_back(
     copy (``published(path)``: its bytes, or None when nothing is published there) with one that
     drops or changes an event it holds, or a state whose ``event_count`` fell; None otherwise."""
     kinds = growing_outputs(rec)
+    where = f"{rec.where} ({rec.pith_number})"
     for rel, data in files:
         kind = kinds.get(rel)
         if kind is None:
@@ -111,7 +112,24 @@ def rolled_back(
         if reason is not None:
             return VerificationError(
                 "rollback",
-                f"{rec.where} ({rec.pith_number})",
+                where,
                 f"{rel}: the published copy holds more than this input's, which would roll it back: {reason}",
+            )
+    return None
+
+
+def dropped(
+    rec: VerifiedRecord, produced: Container[str], published: Callable[[str], bytes | None]
+) -> VerificationError | None:
+    """A ``rollback`` error when the live site publishes this record's bundle or state and the
+    build would not (``produced``: the paths it writes for the record), because its input has
+    none or one that does not verify; None otherwise. (The integrity findings are not asked
+    about: versions of one paper share them, and another version may publish them.)"""
+    for rel in (paths.bundle_json(rec.suffix), paths.state_json(rec.suffix)):
+        if rel not in produced and published(rel) is not None:
+            return VerificationError(
+                "rollback",
+                f"{rec.where} ({rec.pith_number})",
+                f"{rel}: the live site publishes it and this input has no copy that could replace it",
             )
     return None

@@ -34,9 +34,14 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
 
 
 def _tree(root: Path, key: TestKey, records: list[dict[str, Any]], snapshots: dict[str, int]) -> None:
-    """A mirror-shaped folder: each record with a bundle of ``snapshots[arxiv id]`` graph events."""
+    """A mirror-shaped folder: each record with a bundle of ``snapshots[arxiv id]`` graph events
+    (none at all for -1)."""
     for rec in records:
-        bundle = make_bundle(key, rec, graph_snapshots=snapshots[rec["canonical_record"]["source"]["id"]])
+        count = snapshots[rec["canonical_record"]["source"]["id"]]
+        if count < 0:
+            _write(root, mirror_files(key, rec, bundle={}, state={}))
+            continue
+        bundle = make_bundle(key, rec, graph_snapshots=count)
         _write(root, mirror_files(key, rec, bundle=bundle, state=make_state(bundle)))
 
 
@@ -124,6 +129,32 @@ def test_a_state_whose_count_fell_is_refused(
         ([(f"pith/{rec.suffix}/state.json", endpoints["state"])], published),
         ([(f"pith/{rec.suffix}/state.json", json.dumps(state).encode())], published),
         ([(f"pith/{rec.suffix}/state.json", smaller)], {}),
-        ([(f"pith/{rec.suffix}/index.html", b"<p>pages may change</p>")], {f"pith/{rec.suffix}/index.html": b"x"}),
+        (
+            [(f"pith/{rec.suffix}/index.html", b"<p>pages may change</p>")],
+            {f"pith/{rec.suffix}/index.html": b"x"},
+        ),
     ):
         assert rolled_back(rec, files, held.get) is None
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_bundle_gone_from_the_input_is_a_rollback(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, records: list[dict[str, Any]], incremental: bool
+) -> None:
+    out = tmp_path / "site"
+    first, bare = tmp_path / "first", tmp_path / "bare"
+    _tree(first, test_key, records, {"2604.20237": 2, "2605.11997": 1})
+    _build(first, out, keyring_file, incremental=incremental)
+    before = _site(out)
+    _tree(bare, test_key, records, {"2604.20237": -1, "2605.11997": 1})
+    with pytest.raises(BuildFailedError) as caught:
+        _build(bare, out, keyring_file, incremental=incremental)
+    [failure] = caught.value.failures
+    suffix = suffix_from_hash(records[0]["canonical_sha256"])
+    assert failure.code == "rollback" and failure.detail.startswith(
+        f"pith/{suffix}/bundle.json: the live site"
+    )
+    assert _site(out) == before
+    # into a new output there is nothing to roll back
+    _build(bare, tmp_path / "fresh", keyring_file, incremental=incremental)
+    assert not (tmp_path / "fresh" / f"pith/{suffix}/bundle.json").exists()
