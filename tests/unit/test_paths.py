@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from generator import paths
 from generator.errors import OutputError
-from generator.identifiers import is_arxiv_id
+from generator.identifiers import SHORT8_RE, is_arxiv_id, is_suffix
 
 HOSTILE = [
     "..",
@@ -30,6 +30,31 @@ HOSTILE = [
     "Ａ" * 26,
     "ＡＢ/..",
     "a//b",
+    "abcdefghijklmnopqrstuvwxyz",  # a SUFFIX in lower case
+    "ABCDEFGHIJKLMNOPQRSTUVWXYz",
+    "abcdefgh",  # a short number in lower case
+    "CS/0004010",  # old-style ids: the archive is lower case
+    "Cs/0004010",
+    "math.ag/0101001",  # ... and the subject class upper case
+    "MATH.AG/0101001",
+    "cs/0004010/",
+    "cs/0004010/..",
+    "cs//0004010",
+    "e\u0301/0004010",  # NFD: e + combining acute
+    "\u00e9/0004010",  # the same letter, NFC
+    "ABCDEFGHIJKLMNOPQRSTUVWXYE\u0301",
+    "ABCDEFGHIJKLMNOPQRSTUVWXY\u00c9",
+    "\uff21BCDEFGHIJKLMNOPQRSTUVWXYZ",  # one full-width letter
+    "\uff12\uff16\uff10\uff14.\uff12\uff10\uff12\uff13\uff17",  # full-width digits
+    "2604.2023\uff17",
+    "\u0662\u0666\u0660\u0664.\u0662\u0660\u0662\u0663\u0667",  # Arabic-Indic digits (\\d matches them)
+    "2604\uff0e20237",  # full-width full stop
+    "cs\u22150004010",  # division slash
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ\n",
+    " ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "ABCDEFGHIJKLMNOPQRSTUVWXY\u200b",  # zero-width space
+    "K" * 25 + "\u212a",  # KELVIN SIGN: lower()s to "k", NFKC-folds to "K"
+    "\u017fcs/0004010",  # LONG S: upper()s to "S"
 ]
 
 
@@ -44,10 +69,18 @@ def test_hostile_ids_are_refused(text: str) -> None:
         paths.state_json,
         paths.well_known_bundle_json,
         paths.paper_page,
+        paths.short_page,
         paths.integrity_json,
     ):
         with pytest.raises(OutputError):
             fn(text)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_ids_fail_the_identifier_checks_first(text: str) -> None:
+    assert not is_suffix(text)
+    assert not is_arxiv_id(text)
+    assert SHORT8_RE.fullmatch(text) is None
 
 
 def test_old_style_arxiv_ids_nest_one_level() -> None:
