@@ -355,10 +355,6 @@ def _int_dup(d: dict[str, Any]) -> None:
     d["events"].append(copy.deepcopy(d["events"][0]))
 
 
-def _int_foreign_event(d: dict[str, Any]) -> None:
-    pass  # replaced in the test: needs the key
-
-
 def _int_malformed(d: dict[str, Any]) -> None:
     d["events"][1]["signature_b64"] = "not base64!"
 

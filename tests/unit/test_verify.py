@@ -248,10 +248,24 @@ def test_canonical_json_is_a_fixed_point(value: Any) -> None:
 
 
 def test_copy_is_not_shared() -> None:
+    """Two verifications of the same input share no mutable state with each other or with the
+    input: changing one result's parsed document leaves the other, and the input, as they were."""
     seed = sorted(RECORDS.glob("*.json"))[0].read_bytes()
-    a = verify_record(RawRecord(seed, "a"), Keyring.default())
-    b = copy.deepcopy(a.doc)
-    assert b == a.doc
+    raw = RawRecord(seed, "a")
+    a = verify_record(raw, Keyring.default())
+    b = verify_record(raw, Keyring.default())
+    pristine = copy.deepcopy(b.doc)
+    assert a.doc == pristine and a.doc is not b.doc
+    a.doc["paper"]["title"] = "changed"
+    a.doc["aliases"].append({"alias_kind": "x"})
+    a.canonical["metadata"]["primary_cat"] = "changed"
+    a.canonical["metadata"]["cross_cats_sorted"].append("changed")
+    a.doc["receipt"]["signature_b64"] = "changed"
+    assert b.doc == pristine
+    assert b.canonical == pristine["canonical_record"] and b.canonical is b.doc["canonical_record"]
+    assert raw.data == seed and a.raw == seed and b.raw == seed
+    # a third verification of the same input is unaffected too
+    assert verify_record(raw, Keyring.default()).doc == pristine
 
 
 def test_receipt_without_fingerprint_is_matched_by_signature(test_key: TestKey, keyring_file: Path) -> None:
