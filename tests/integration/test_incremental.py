@@ -336,9 +336,9 @@ def test_killed_builds_leave_old_or_new_site(setup: tuple[Inputs, Path, Config])
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)  # 40 kills, each followed by a clean and an incremental build
+@pytest.mark.timeout(1900)  # 50 kills, each followed by a clean and an incremental build
 def test_killed_builds_many_points(setup: tuple[Inputs, Path, Config]) -> None:
-    _kill_points(setup, runs=40, seed=2)
+    _kill_points(setup, runs=50, seed=2)
 
 
 def test_output_independent_of_environment(setup: tuple[Inputs, Path, Config]) -> None:
