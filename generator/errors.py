@@ -27,6 +27,8 @@ assert them, and reports and the CLI print them.
 
 from __future__ import annotations
 
+from typing import Any
+
 # code -> one-line meaning; the README lists the same table.
 CODES: dict[str, str] = {
     # strict JSON
@@ -158,6 +160,11 @@ class RecordError(GeneratorError):
         self.detail = detail
         super().__init__(f"{where}: {code}: {detail}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pool workers send these back pickled; an exception pickles its ``args`` (here the one
+        # formatted message) unless told otherwise
+        return type(self), (self.code, self.where, self.detail)
+
 
 class JsonError(RecordError):
     pass
@@ -211,6 +218,9 @@ class DownloadError(GeneratorError):
         self.detail = detail
         super().__init__(f"{url}: {code}: {detail}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.code, self.url, self.detail)
+
 
 class TransportError(DownloadError):
     """No complete answer arrived (retryable: the client retries these before raising)."""
@@ -220,6 +230,9 @@ class HttpStatusError(DownloadError):
     def __init__(self, code: str, url: str, detail: str, status: int) -> None:
         self.status = status
         super().__init__(code, url, detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.code, self.url, self.detail, self.status)
 
 
 class ResponseError(DownloadError):

@@ -15,7 +15,6 @@ import os
 import random
 import stat
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -179,19 +178,8 @@ MODES = [
 
 
 # -- A: the re-check of the record copies before the swap -------------------------------------
-BUG_UNPICKLABLE = (
-    "RecordError (generator/errors.py) cannot be unpickled: its args hold only the formatted "
-    "message while __init__ takes (code, where, detail); a pool worker's result holding one "
-    "(_process_chunk: an invalid record; _reverify_chunk: a copy that does not read back) breaks "
-    "the pool (BrokenProcessPool) instead of reaching BuildFailedError"
-)
-_xfail_unpicklable = pytest.mark.xfail(
-    strict=True, reason=BUG_UNPICKLABLE, raises=(AssertionError, BrokenProcessPool)
-)
-TYPED_MODES = [
-    mode if mode.values[0] == 1 else pytest.param(*mode.values, id=mode.id, marks=_xfail_unpicklable)
-    for mode in MODES
-]
+# with jobs=2 the worker pool sends the typed errors back pickled (errors.RecordError.__reduce__)
+TYPED_MODES = MODES
 
 
 def _flip_one_copy(
@@ -250,7 +238,6 @@ def test_record_copy_written_wrong_is_named_by_the_recheck(
     assert [(f.code, f.where) for f in failures] == [("hash_mismatch", f"output {target}")]
 
 
-@_xfail_unpicklable
 def test_invalid_record_in_the_worker_pool_is_reported(tmp_path: Path, test_key: TestKey) -> None:
     """An unsigned record among enough others for the worker pool (jobs=2): the build fails
     with the record's typed error, as with jobs=1, and --skip-invalid publishes the rest."""
