@@ -313,10 +313,17 @@ def run_build(
     match its build state, the build starts again from nothing."""
     with umask_trusted():
         try:
-            return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=True)
-        except StaleStateError as exc:
-            log.warning("the live site does not match its build state (%s): rebuilding every record", exc)
-            return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=False)
+            try:
+                return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=True)
+            except StaleStateError as exc:
+                log.warning("the live site does not match its build state (%s): rebuilding every record", exc)
+                return _run_build(config, write=write, progress=progress, fail_after=fail_after, reuse=False)
+        except OSError as exc:
+            # what the build's own handler did not name: preparing the staging tree (making it,
+            # copying the live tree into it) or ending the build
+            where = f" {exc.filename}" if exc.filename else ""
+            detail = exc.strerror or str(exc)
+            raise OutputError(f"{config.output}: cannot write{where}: {detail}; the build stopped") from exc
 
 
 def _run_build(

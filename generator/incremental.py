@@ -95,6 +95,7 @@ from generator.write import (
     _fsync_dir,
     _renameat2_exchange,
     put_into,
+    swap_by_renames,
 )
 
 log = logging.getLogger(__name__)
@@ -360,9 +361,13 @@ class IncrementalSite(StagedSite):
 
     def __enter__(self) -> IncrementalSite:
         super().__enter__()
-        clear_leftovers(self.output)
-        recover_live_state(self.output)
-        self.old_state = BuildState(self.output)  # read under the lock
+        try:
+            clear_leftovers(self.output)
+            recover_live_state(self.output)
+            self.old_state = BuildState(self.output)  # read under the lock
+        except BaseException:
+            self.__exit__(None, None, None)  # the lock is released
+            raise
         self.trusted = self.old_state.valid
         self.reusable = self.old_state.valid and self.old_state.meta("fingerprint") == self.fingerprint
         return self
@@ -670,8 +675,7 @@ class IncrementalSite(StagedSite):
             old = self.staging
         else:
             old = self.parent / f".{self.name}{OLD_TAG}{secrets.token_hex(4)}"
-            os.rename(self.output, old)
-            os.rename(self.staging, self.output)
+            swap_by_renames(self.staging, self.output, old)
         self.published = True
         # the old tree becomes the spare; a build killed in between finds a state that names
         # the new tree and a spare it does not name, and does not use the spare

@@ -118,8 +118,12 @@ class StagedSite:
             raise OutputError(f"{self.output}: another build holds the lock on {self.parent}") from None
         self._lock_fd = fd
         HELD_LOCKS.add(fd)
-        self._clear_leftovers()
-        self.staging.mkdir()
+        try:
+            self._clear_leftovers()
+            self.staging.mkdir()
+        except BaseException:
+            self.__exit__(None, None, None)  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def __exit__(
@@ -156,13 +160,24 @@ class StagedSite:
                 old = self.staging  # now holds the previous site
             else:
                 old = self.parent / f".{self.name}{OLD_TAG}{secrets.token_hex(4)}"
-                os.rename(self.output, old)
-                os.rename(self.staging, self.output)
+                swap_by_renames(self.staging, self.output, old)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(self.staging, self.output)
         _fsync_dir(self.parent)
         self.published = True
+
+
+def swap_by_renames(staging: Path, output: Path, old: Path) -> None:
+    """Where renameat2 is missing: the live tree moves to ``old``, then ``staging`` takes its
+    place. When the second rename fails, the live tree is moved back before the error goes on,
+    so a failed publish leaves the previous site where it was."""
+    os.rename(output, old)
+    try:
+        os.rename(staging, output)
+    except BaseException:
+        os.rename(old, output)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
