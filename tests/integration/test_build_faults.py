@@ -27,10 +27,11 @@ from generator import write as write_module
 from generator.build import SERIAL_BELOW, run_build
 from generator.config import Config
 from generator.errors import BuildFailedError, OutputError
-from generator.incremental import drop_spare, spare_path, state_path
+from generator.incremental import drop_spare, spare_path
 from generator.paths import record_json
 from generator.render.site import Renderer
 from generator.synth import TestKey, dump_record, random_record
+from tests.integration.test_incremental import state_bytes
 
 Tree = dict[str, tuple[str, bytes, int]]
 
@@ -53,14 +54,6 @@ def snapshot(root: Path) -> Tree:
             else:
                 out[rel] = ("file", full.read_bytes(), stat.S_IMODE(st.st_mode))
     return out
-
-
-def state_bytes(output: Path) -> bytes:
-    """The build state's bytes but for the two header fields a switch of journal mode bumps
-    (the file change counter and the version-valid-for number)."""
-    data = bytearray(state_path(output).read_bytes())
-    data[24:28] = data[92:96] = bytes(4)
-    return bytes(data)
 
 
 def suffix_of(rec: dict[str, Any]) -> str:

@@ -4,8 +4,6 @@ incremental build); a refused build leaves the live site and its build state as 
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +13,12 @@ from generator.build import run_build
 from generator.cli import main
 from generator.config import Config
 from generator.errors import BuildFailedError
-from generator.incremental import spare_path, state_path
+from generator.incremental import spare_path
 from generator.store import Store
 from generator.synth import TestKey, dump_record, make_record
 from tests.integration.pith_server import Tree, build_tree, serve
-
-Snapshot = dict[str, tuple[str, bytes, int]]
-
-
-def snapshot(root: Path) -> Snapshot:
-    out: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = Path(dirpath, name)
-            st = os.lstat(full)
-            rel = full.relative_to(root).as_posix()
-            if stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", b"", 0)
-            else:
-                out[rel] = ("file", full.read_bytes(), stat.S_IMODE(st.st_mode))
-    return out
-
-
-def state_bytes(output: Path) -> bytes:
-    """The build state's bytes but for the two header fields a switch of journal mode bumps
-    (the file change counter and the version-valid-for number)."""
-    data = bytearray(state_path(output).read_bytes())
-    data[24:28] = data[92:96] = bytes(4)
-    return bytes(data)
+from tests.integration.test_incremental import Tree as Snapshot
+from tests.integration.test_incremental import snapshot, state_bytes
 
 
 def stray(parent: Path, name: str) -> list[str]:

@@ -110,12 +110,18 @@ def test_local_record_derived_graph_and_events_are_labelled(
     assert derived["events"]["events"] == EVENTS
     assert derived["events"]["event_summary"] == {"count": 2}
 
+    assert_copies_say(out, suffix, DERIVED_TEXT, FETCHED_TEXT)
+
+
+def assert_copies_say(out: Path, suffix: str, said: str, not_said: str) -> None:
+    """The record page's list of copies says ``said`` of graph.json and events.json, the page
+    nowhere says ``not_said``, and its unsigned sections are marked."""
     record_page = out / f"pith/{suffix}/index.html"
     doc = page(record_page)
     items = copies_items(doc)
     for name in ("graph.json", "events.json"):
-        assert DERIVED_TEXT in items[name] and FETCHED_TEXT not in items[name], items[name]
-    assert FETCHED_TEXT not in record_page.read_text()
+        assert said in items[name] and not_said not in items[name], items[name]
+    assert not_said not in record_page.read_text()
     assert_unsigned_sections(doc)
 
 
@@ -143,10 +149,4 @@ def test_fetched_graph_and_events_are_byte_copies_and_say_so(
         body = (out / path).read_bytes()
         assert body == tree.files["/" + path]
         assert b"pith_mirror_derived" not in body
-    record_page = out / f"pith/{suffix}/index.html"
-    doc = page(record_page)
-    items = copies_items(doc)
-    for name in ("graph.json", "events.json"):
-        assert FETCHED_TEXT in items[name] and DERIVED_TEXT not in items[name], items[name]
-    assert DERIVED_TEXT not in record_page.read_text()
-    assert_unsigned_sections(doc)
+    assert_copies_say(out, suffix, FETCHED_TEXT, DERIVED_TEXT)

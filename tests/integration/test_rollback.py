@@ -17,7 +17,7 @@ import pytest
 
 from generator.build import run_build
 from generator.config import Config
-from generator.errors import BuildFailedError
+from generator.errors import BuildFailedError, RecordError
 from generator.identifiers import suffix_from_hash
 from generator.report import read_report
 from generator.sources.local import load_records
@@ -62,26 +62,47 @@ def records(test_key: TestKey) -> list[dict[str, Any]]:
     ]
 
 
+def _refused(
+    tmp_path: Path,
+    key: TestKey,
+    keyring: Path,
+    records: list[dict[str, Any]],
+    incremental: bool,
+    then: dict[str, int],
+    now: dict[str, int],
+) -> tuple[Path, Path, RecordError]:
+    """Build ``records`` with bundles of ``then`` events, then with ``now``: the second build
+    must fail with exactly one error and leave the site byte for byte. (site, second input, error)"""
+    out, first, second = tmp_path / "site", tmp_path / "first", tmp_path / "second"
+    _tree(first, key, records, then)
+    _build(first, out, keyring, incremental=incremental)
+    before = _site(out)
+    _tree(second, key, records, now)
+    with pytest.raises(BuildFailedError) as caught:
+        _build(second, out, keyring, incremental=incremental)
+    [failure] = caught.value.failures
+    assert _site(out) == before
+    return out, second, failure
+
+
 @pytest.mark.parametrize("incremental", [False, True])
 def test_an_older_bundle_is_refused_and_the_site_kept(
     tmp_path: Path, test_key: TestKey, keyring_file: Path, records: list[dict[str, Any]], incremental: bool
 ) -> None:
-    out = tmp_path / "site"
-    first, older = tmp_path / "first", tmp_path / "older"
-    _tree(first, test_key, records, {"2604.20237": 3, "2605.11997": 1})
-    _build(first, out, keyring_file, incremental=incremental)
-    before = _site(out)
-    suffix = suffix_from_hash(records[0]["canonical_sha256"])
-
     # the same records, the first with a bundle (and state) that lost two of its events
-    _tree(older, test_key, records, {"2604.20237": 1, "2605.11997": 1})
-    with pytest.raises(BuildFailedError) as caught:
-        _build(older, out, keyring_file, incremental=incremental)
-    [failure] = caught.value.failures
+    out, older, failure = _refused(
+        tmp_path,
+        test_key,
+        keyring_file,
+        records,
+        incremental,
+        then={"2604.20237": 3, "2605.11997": 1},
+        now={"2604.20237": 1, "2605.11997": 1},
+    )
+    suffix = suffix_from_hash(records[0]["canonical_sha256"])
     assert failure.code == "rollback"
     assert records[0]["pith_number"] in failure.where and f"pith/{suffix}.json" in failure.where
     assert f"pith/{suffix}/bundle.json" in failure.detail and "event_dropped" in failure.detail
-    assert _site(out) == before
 
     # --skip-invalid publishes the rest and reports the refused record; its old view is not kept
     _build(older, out, keyring_file, incremental=incremental, skip_invalid=True)
@@ -141,20 +162,19 @@ def test_a_state_whose_count_fell_is_refused(
 def test_a_bundle_gone_from_the_input_is_a_rollback(
     tmp_path: Path, test_key: TestKey, keyring_file: Path, records: list[dict[str, Any]], incremental: bool
 ) -> None:
-    out = tmp_path / "site"
-    first, bare = tmp_path / "first", tmp_path / "bare"
-    _tree(first, test_key, records, {"2604.20237": 2, "2605.11997": 1})
-    _build(first, out, keyring_file, incremental=incremental)
-    before = _site(out)
-    _tree(bare, test_key, records, {"2604.20237": -1, "2605.11997": 1})
-    with pytest.raises(BuildFailedError) as caught:
-        _build(bare, out, keyring_file, incremental=incremental)
-    [failure] = caught.value.failures
+    _out, bare, failure = _refused(
+        tmp_path,
+        test_key,
+        keyring_file,
+        records,
+        incremental,
+        then={"2604.20237": 2, "2605.11997": 1},
+        now={"2604.20237": -1, "2605.11997": 1},
+    )
     suffix = suffix_from_hash(records[0]["canonical_sha256"])
     assert failure.code == "rollback" and failure.detail.startswith(
         f"pith/{suffix}/bundle.json: the live site"
     )
-    assert _site(out) == before
     # into a new output there is nothing to roll back
     _build(bare, tmp_path / "fresh", keyring_file, incremental=incremental)
     assert not (tmp_path / "fresh" / f"pith/{suffix}/bundle.json").exists()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from generator import paths
 from generator.errors import OutputError
 from generator.identifiers import SHORT8_RE, is_arxiv_id, is_suffix
+from tests.unit.test_path_collisions import ALL as ALL_PATHS
 
 HOSTILE = [
     "..",
@@ -60,18 +61,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_ids_are_refused(text: str) -> None:
-    for fn in (
-        paths.record_page,
-        paths.record_json,
-        paths.graph_json,
-        paths.events_json,
-        paths.bundle_json,
-        paths.state_json,
-        paths.well_known_bundle_json,
-        paths.paper_page,
-        paths.short_page,
-        paths.integrity_json,
-    ):
+    for fn in ALL_PATHS:
         with pytest.raises(OutputError):
             fn(text)
 
