@@ -80,17 +80,16 @@ def refusal_reason(kind: str, old: bytes, new: bytes) -> str | None:
 
 def growing_outputs(rec: VerifiedRecord) -> dict[str, str]:
     """Site path -> document kind, for the outputs of ``rec`` that may only grow: the record
-    copy (its own ``events``), a fetched ``events.json``, the bundle, the state and the
-    integrity findings. A derived ``events.json`` follows from the record copy."""
-    out = {
+    copy (its own ``events``), ``events.json`` (fetched, or derived from the record copy: both
+    hold their events under ``events``, so either may be compared with either), the bundle,
+    the state and the integrity findings."""
+    return {
         paths.record_json(rec.suffix): "record",
+        paths.events_json(rec.suffix): "events",
         paths.bundle_json(rec.suffix): "bundle",
         paths.state_json(rec.suffix): "state",
+        paths.integrity_json(rec.arxiv_id): "integrity",  # the id passed verify_record's pattern
     }
-    if rec.endpoint("events") is not None:
-        out[paths.events_json(rec.suffix)] = "events"
-    out[paths.integrity_json(rec.arxiv_id)] = "integrity"  # the id passed verify_record's pattern
-    return out
 
 
 def rolled_back(
@@ -121,11 +120,12 @@ def rolled_back(
 def dropped(
     rec: VerifiedRecord, produced: Container[str], published: Callable[[str], bytes | None]
 ) -> VerificationError | None:
-    """A ``rollback`` error when the live site publishes this record's bundle or state and the
-    build would not (``produced``: the paths it writes for the record), because its input has
-    none or one that does not verify; None otherwise. (The integrity findings are not asked
-    about: versions of one paper share them, and another version may publish them.)"""
-    for rel in (paths.bundle_json(rec.suffix), paths.state_json(rec.suffix)):
+    """A ``rollback`` error when the live site publishes this record's ``events.json``, bundle
+    or state and the build would not (``produced``: the paths it writes for the record),
+    because its input has none or one that does not verify; None otherwise. (The integrity
+    findings are not asked about: versions of one paper share them, and another version may
+    publish them.)"""
+    for rel in (paths.events_json(rec.suffix), paths.bundle_json(rec.suffix), paths.state_json(rec.suffix)):
         if rel not in produced and published(rel) is not None:
             return VerificationError(
                 "rollback",

@@ -178,3 +178,38 @@ def test_a_bundle_gone_from_the_input_is_a_rollback(
     # into a new output there is nothing to roll back
     _build(bare, tmp_path / "fresh", keyring_file, incremental=incremental)
     assert not (tmp_path / "fresh" / f"pith/{suffix}/bundle.json").exists()
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_events_json_may_only_grow(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, incremental: bool
+) -> None:
+    """A fetched events.json (here beside the record in a mirror-shaped folder) that loses an
+    event, or goes away, is a rollback; one that gains an event is published."""
+    rec = make_record(test_key, arxiv_id="2604.20237", title="Events")
+    suffix = suffix_from_hash(rec["canonical_sha256"])
+    rel = f"api/pith-number/{suffix}/events.json"
+    events = [{"event_id": f"ev-{n}", "kind": "note", "n": n} for n in range(3)]
+
+    def tree(name: str, held: list[dict[str, Any]] | None) -> Path:
+        root = tmp_path / name
+        files = mirror_files(test_key, rec, bundle={}, state={}, integrity={})
+        if held is not None:
+            files[rel] = json.dumps({"events": held}).encode()
+        _write(root, files)
+        return root
+
+    out = tmp_path / "site"
+    _build(tree("two", events[:2]), out, keyring_file, incremental=incremental)
+    before = _site(out)
+    for name, held, start in (
+        ("one", events[:1], f"{rel}: the published copy"),
+        ("none", None, f"{rel}: the live site"),
+    ):
+        with pytest.raises(BuildFailedError) as caught:
+            _build(tree(name, held), out, keyring_file, incremental=incremental)
+        [failure] = caught.value.failures
+        assert failure.code == "rollback" and failure.detail.startswith(start), failure.detail
+        assert _site(out) == before
+    _build(tree("three", events), out, keyring_file, incremental=incremental)
+    assert json.loads((out / rel).read_bytes())["events"] == events
