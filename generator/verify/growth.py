@@ -99,7 +99,6 @@ def rolled_back(
     copy (``published(path)``: its bytes, or None when nothing is published there) with one that
     drops or changes an event it holds, or a state whose ``event_count`` fell; None otherwise."""
     kinds = growing_outputs(rec)
-    where = f"{rec.where} ({rec.pith_number})"
     for rel, data in files:
         kind = kinds.get(rel)
         if kind is None:
@@ -109,9 +108,8 @@ def rolled_back(
             continue
         reason = refusal_reason(kind, old, data)
         if reason is not None:
-            return VerificationError(
-                "rollback",
-                where,
+            return _rollback(
+                rec,
                 f"{rel}: the published copy holds more than this input's, which would roll it back: {reason}",
             )
     return None
@@ -127,9 +125,11 @@ def dropped(
     publish them.)"""
     for rel in (paths.events_json(rec.suffix), paths.bundle_json(rec.suffix), paths.state_json(rec.suffix)):
         if rel not in produced and published(rel) is not None:
-            return VerificationError(
-                "rollback",
-                f"{rec.where} ({rec.pith_number})",
-                f"{rel}: the live site publishes it and this input has no copy that could replace it",
+            return _rollback(
+                rec, f"{rel}: the live site publishes it and this input has no copy that could replace it"
             )
     return None
+
+
+def _rollback(rec: VerifiedRecord, detail: str) -> VerificationError:
+    return VerificationError("rollback", f"{rec.where} ({rec.pith_number})", detail)
