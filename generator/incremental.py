@@ -89,13 +89,11 @@ from generator.summaries import (
     unshare_database,
 )
 from generator.write import (
-    OLD_TAG,
     STAGING_TAG,
     StagedSite,
     _fsync_dir,
-    _renameat2_exchange,
     put_into,
-    swap_by_renames,
+    swap_in,
 )
 
 log = logging.getLogger(__name__)
@@ -671,11 +669,7 @@ class IncrementalSite(StagedSite):
             _fsync_dir(self.parent)
             self.published = True
             return
-        if _renameat2_exchange(self.staging, self.output):
-            old = self.staging
-        else:
-            old = self.parent / f".{self.name}{OLD_TAG}{secrets.token_hex(4)}"
-            swap_by_renames(self.staging, self.output, old)
+        old = swap_in(self.staging, self.output)
         self.published = True
         # the old tree becomes the spare; a build killed in between finds a state that names
         # the new tree and a spare it does not name, and does not use the spare

@@ -156,28 +156,29 @@ class StagedSite:
         where renameat2 exists; elsewhere there is a moment with no tree, never a mixed one."""
         _fsync_dir(self.staging)
         if self.output.exists():
-            if _renameat2_exchange(self.staging, self.output):
-                old = self.staging  # now holds the previous site
-            else:
-                old = self.parent / f".{self.name}{OLD_TAG}{secrets.token_hex(4)}"
-                swap_by_renames(self.staging, self.output, old)
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(swap_in(self.staging, self.output), ignore_errors=True)
         else:
             os.rename(self.staging, self.output)
         _fsync_dir(self.parent)
         self.published = True
 
 
-def swap_by_renames(staging: Path, output: Path, old: Path) -> None:
-    """Where renameat2 is missing: the live tree moves to ``old``, then ``staging`` takes its
-    place. When the second rename fails, the live tree is moved back before the error goes on,
-    so a failed publish leaves the previous site where it was."""
+def swap_in(staging: Path, output: Path) -> Path:
+    """Put ``staging`` in the place of the live tree ``output``; returns where the previous
+    site now is. With renameat2 the two trade places in one step. Without it, the live tree
+    moves to a new ``.OUTPUT.old-*`` name, then ``staging`` takes its place; when that second
+    rename fails, the live tree is moved back before the error goes on, so a failed publish
+    leaves the previous site where it was."""
+    if _renameat2_exchange(staging, output):
+        return staging
+    old = output.parent / f".{output.name}{OLD_TAG}{secrets.token_hex(4)}"
     os.rename(output, old)
     try:
         os.rename(staging, output)
     except BaseException:
         os.rename(old, output)
         raise
+    return old
 
 
 def _fsync_dir(path: Path) -> None:

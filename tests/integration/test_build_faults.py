@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from generator import build as build_module
-from generator import incremental as incremental_module
 from generator import write as write_module
 from generator.build import SERIAL_BELOW, run_build
 from generator.config import Config
@@ -509,8 +508,7 @@ def test_no_room_for_the_staging_directory_releases_the_lock(
 # -- G: the swap fails at publish -------------------------------------------------------------
 def _no_exchange(monkeypatch: pytest.MonkeyPatch) -> None:
     """As where renameat2 is missing: publishing swaps with two renames."""
-    for module in (write_module, incremental_module):
-        monkeypatch.setattr(module, "_renameat2_exchange", lambda a, b: False)
+    monkeypatch.setattr(write_module, "_renameat2_exchange", lambda a, b: False)
 
 
 def _failing_rename(monkeypatch: pytest.MonkeyPatch, out: Path, which: str) -> list[str]:
@@ -554,8 +552,7 @@ def test_swap_failing_at_publish_keeps_previous_site(
             refused.append(f"{a} <-> {b}")
             raise OutputError(f"{b}: cannot swap in the new site: {os.strerror(errno.EIO)}")
 
-        for module in (write_module, incremental_module):
-            monkeypatch.setattr(module, "_renameat2_exchange", exchange)
+        monkeypatch.setattr(write_module, "_renameat2_exchange", exchange)
     else:
         _no_exchange(monkeypatch)
         refused = _failing_rename(monkeypatch, site.out, fault.split("-")[0])
