@@ -15,7 +15,7 @@ from generator import strictjson
 from generator.columns import report_entry, report_text, row_of
 from generator.config import Config
 from generator.errors import JsonError
-from generator.incremental import _listed_files, input_key
+from generator.incremental import CHECK_BATCH, _listed_files, input_key, unlike_listed
 from generator.keyring import load_keyring
 from generator.render.search import terms_text
 from generator.render.site import RecordSummary, Renderer
@@ -243,3 +243,62 @@ def test_add_many_reports_what_add_reports(
         return clashes, list(hashes.items_sized())
 
     assert noted(True) == noted(False)
+
+
+@pytest.mark.parametrize(("threads", "slow"), [(1, 0.0), (3, 0.0), (8, 0.0), (8, 1e-12), (8, 1.0)])
+def test_unlike_listed_on_threads_finds_each_difference_in_path_order(
+    tmp_path: Path, threads: int, slow: float
+) -> None:
+    """The spare check runs its ``lstat``s on one thread, or on threads with batches read ahead
+    (from the start, or from the first slow batch): it reports every file that is missing, of
+    another size, hard-linked, a symlink or a directory, once and in path order, across many
+    batches; a caller that stops early is not kept waiting."""
+    db = connect(None)
+    root = tmp_path / "tree"
+    rels = [f"d{i % 37:02d}/f{i:05d}" for i in range(CHECK_BATCH * 2 * 8 + 321)]
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x" * (len(rel) % 5))
+    db.executemany("INSERT INTO files VALUES (?, ?, ?)", [(r, "00" * 32, len(r) % 5) for r in rels])
+    rng = random.Random(threads)
+    picked = rng.sample(rels, 25)
+    expected: dict[str, bool] = {}
+    for k, rel in enumerate(picked):
+        path = root / rel
+        match k % 5:
+            case 0:
+                path.unlink()
+            case 1:
+                path.write_bytes(b"y" * 9)
+            case 2:
+                (tmp_path / f"link{k}").hardlink_to(path)
+            case 3:
+                path.unlink()
+                path.symlink_to(root / rels[0])
+            case 4:
+                path.unlink()
+                path.mkdir()
+        expected[rel] = k % 5 == 0
+    got = list(unlike_listed(db, root, threads=threads, slow_seconds=slow))
+    assert got == sorted(expected.items(), key=lambda item: item[0].encode())
+    skip = frozenset(picked[:5])
+    assert [rel for rel, _ in unlike_listed(db, root, skip, threads=threads, slow_seconds=slow)] == sorted(
+        (r for r in expected if r not in skip), key=str.encode
+    )
+    first = unlike_listed(db, root, threads=threads, slow_seconds=slow)
+    assert next(first) == got[0]
+    first.close()  # queued batches are cancelled, the descriptor closed
+
+
+def test_unlike_listed_raises_errors_that_are_not_a_missing_file(tmp_path: Path) -> None:
+    """An ``lstat`` failing on a thread for another reason than a missing file reaches the
+    caller (the check fails, it does not pass)."""
+    db = connect(None)
+    root = tmp_path / "tree"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "f").write_bytes(b"x")
+    db.execute("INSERT INTO files VALUES (?, ?, ?)", ("a/f/g", "00" * 32, 1))
+    for slow in (0.0, 1.0):
+        with pytest.raises(NotADirectoryError):
+            list(unlike_listed(db, root, missing_on=(FileNotFoundError,), slow_seconds=slow))
+    assert list(unlike_listed(db, root)) == [("a/f/g", True)]
