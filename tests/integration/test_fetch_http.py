@@ -508,7 +508,7 @@ def test_every_error_names_a_url(tmp_path: Path, suffixes: list[str], keyring: K
 
 
 def test_warc_of_the_store(tmp_path: Path, server: PithServer, suffixes: list[str], keyring: Keyring) -> None:
-    from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
+    from warcio.archiveiterator import ArchiveIterator
 
     from generator.store import iter_responses
     from generator.warc import write_warc
