@@ -24,7 +24,7 @@ from generator.render import resolve, search
 from generator.render.cached import CachedPage
 from generator.render.feeds import sitemap_files
 from generator.render.listings import pager
-from generator.render.site import RecordSummary
+from generator.render.site import OutputFile, RecordSummary
 from generator.serve import normalise_base_path, serve_in_thread
 
 BASE = RecordSummary(
@@ -85,9 +85,10 @@ def test_fold_mark_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def search_files(records: list[RecordSummary]) -> dict[str, bytes]:
     """Every search file's bytes (cached pages rendered)."""
-    files = {}
+    files: dict[str, bytes] = {}
     for f in search.build_search(records):
         out = f.render() if isinstance(f, CachedPage) else f
+        assert isinstance(out, OutputFile), out  # a full build keeps no previous search/
         files[out.dest_path] = out.data
     return files
 
@@ -160,8 +161,11 @@ def test_resolve_shards_map_every_alias() -> None:
         summary(2, arxiv_id="2301.01234", version=2),
         summary(3, arxiv_id="cs/0004010", version=1),
     ]
-    made = [f.render() if isinstance(f, CachedPage) else f for f in resolve.build_resolve(records)]
-    files = {f.dest_path: f.data for f in made}
+    files: dict[str, bytes] = {}
+    for f in resolve.build_resolve(records):
+        out = f.render() if isinstance(f, CachedPage) else f
+        assert isinstance(out, OutputFile), out  # a full build keeps no previous resolve/
+        files[out.dest_path] = out.data
     new = json.loads(files["resolve/arxiv/2301/01.json"])
     assert new == {"2301.01234": [[1, records[0].pith_number], [2, records[1].pith_number]]}
     old = json.loads(files["resolve/arxiv/cs/0004.json"])
