@@ -218,7 +218,7 @@ def test_index_top_is_strict() -> None:
 
 
 def test_index_shard_is_checked() -> None:
-    entry = {
+    entry: dict[str, object] = {
         "suffix": SUFFIX,
         "pith_number": f"pith:2026:{SUFFIX}",
         "arxiv_id": "2604.20237",

@@ -61,7 +61,7 @@ def test_a_directory_replaced_by_a_file_since_is_made_again(tmp_path: Path) -> N
 
 
 def test_a_missing_directory_that_was_never_known_is_an_error(tmp_path: Path) -> None:
-    dest = tmp_path / "never" / "x.html"
+    dest = str(tmp_path / "never" / "x.html")
     with pytest.raises(FileNotFoundError):
         write._open_new(dest, tmp_path, "never/x.html")
 
