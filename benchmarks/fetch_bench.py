@@ -24,6 +24,8 @@ import shutil
 import sys
 import tempfile
 import time
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,8 +43,11 @@ from generator.synth import TestKey  # noqa: E402
 
 SEED = b"pith-mirror fetch benchmark"
 
+# what the server process sends once it listens: its URL, the record SUFFIXes and every path
+Served = tuple[str, list[str], list[str]]
 
-def _serve(n: int, latency: float, ready: multiprocessing.Queue[object], stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+
+def _serve(n: int, latency: float, ready: Queue[Served], stop: Event) -> None:
     from tests.integration.pith_server import build_tree, serve
 
     tree, suffixes = build_tree(TestKey.from_seed(SEED), n)
@@ -94,11 +99,11 @@ def main() -> None:
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
-    ready: multiprocessing.Queue[object] = ctx.Queue()
+    ready: Queue[Served] = ctx.Queue()
     stop = ctx.Event()
     proc = ctx.Process(target=_serve, args=(args.n, args.latency / 1000, ready, stop), daemon=True)
     proc.start()
-    base, suffixes, paths = ready.get(timeout=600)  # type: ignore[misc]
+    base, suffixes, paths = ready.get(timeout=600)
     kinds = parse_kinds(args.endpoints)
     if not kinds:
         paths = [f"/pith/{s}.json" for s in suffixes]

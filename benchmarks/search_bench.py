@@ -30,7 +30,7 @@ from generator.keyring import load_keyring
 from generator.reader_site import _tool_page
 from generator.render.cached import CachedPage
 from generator.render.search import build_search
-from generator.render.site import RecordSummary, Renderer
+from generator.render.site import OutputFile, RecordSummary, Renderer
 from generator.serve import serve_in_thread
 from generator.synth import TestKey, random_record
 from tests.chromium import ARGS, CHROMIUM
@@ -73,7 +73,10 @@ def write_site(out: Path, records: list[RecordSummary]) -> dict[str, float]:
     renderer = Renderer(cfg, load_keyring(()))
     t0 = time.monotonic()
     files = [_tool_page(renderer, "search.html", "search/index.html", total=len(records), query_value="")]
-    files += [f.render() if isinstance(f, CachedPage) else f for f in build_search(records)]
+    for f in build_search(records):
+        made = f.render() if isinstance(f, CachedPage) else f
+        assert isinstance(made, OutputFile), made  # a full build keeps no previous search/
+        files.append(made)
     build_s = time.monotonic() - t0
     for f in files:
         dest = out / f.dest_path

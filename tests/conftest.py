@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -60,8 +60,12 @@ def keyring_file(tmp_path: Path, test_key: TestKey) -> Path:
     return path
 
 
+class WriteRecords(Protocol):
+    def __call__(self, records: list[dict[str, Any]], dirname: str = "in") -> Path: ...
+
+
 @pytest.fixture
-def write_records(tmp_path: Path):  # type: ignore[no-untyped-def]
+def write_records(tmp_path: Path) -> WriteRecords:
     """write_records([record, ...], dirname) -> directory holding one file per record."""
 
     def _write(records: list[dict[str, Any]], dirname: str = "in") -> Path:
@@ -76,7 +80,7 @@ def write_records(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def synth(test_key: TestKey):  # type: ignore[no-untyped-def]
+def synth(test_key: TestKey) -> Callable[..., dict[str, Any]]:
     def _make(**kw: Any) -> dict[str, Any]:
         return make_record(test_key, **kw)
 

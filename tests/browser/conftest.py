@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Request
+from playwright.sync_api import ConsoleMessage, Page, Request, Response
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -33,9 +33,11 @@ class Watch:
         page.on("pageerror", lambda exc: self.console.append(f"pageerror: {exc}"))
         page.on("requestfailed", self._failed)
         page.on("request", self._request)
-        page.on(
-            "response", lambda resp: resp.status >= 400 and self.failed.append(f"{resp.url} {resp.status}")
-        )
+        page.on("response", self._response)
+
+    def _response(self, resp: Response) -> None:
+        if resp.status >= 400:
+            self.failed.append(f"{resp.url} {resp.status}")
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type in ("error", "warning"):

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -135,10 +136,12 @@ def test_pages_search_and_resolve(
     context.close()
 
 
-def _axe_violations(browser: Browser, site: Path, root: str, scheme: str) -> dict[str, list[str]]:
+def _axe_violations(
+    browser: Browser, site: Path, root: str, scheme: Literal["light", "dark"]
+) -> dict[str, list[str]]:
     suffix, _ = find_record(site, "2402.01234", 2)
     # bypass_csp only so that the test can inject axe; the pages themselves are unchanged
-    context = browser.new_context(bypass_csp=True, color_scheme=scheme)  # type: ignore[arg-type]
+    context = browser.new_context(bypass_csp=True, color_scheme=scheme)
     page = context.new_page()
     found: dict[str, list[str]] = {}
     for path in (

@@ -320,7 +320,7 @@ def endpoint_docs(record: dict[str, Any], n_events: int = 2) -> dict[str, bytes]
 
 def add_record(tree: Tree, record: dict[str, Any], *, endpoints: bool = True, resolve: bool = True) -> str:
     docs = endpoint_docs(record)
-    suffix = record["pith_number"].split(":")[2]
+    suffix: str = record["pith_number"].split(":")[2]
     if not endpoints:
         docs = {k: v for k, v in docs.items() if k == f"/pith/{suffix}.json"}
     tree.files.update(docs)
@@ -334,7 +334,7 @@ def add_record(tree: Tree, record: dict[str, Any], *, endpoints: bool = True, re
 
 def add_raw_record(tree: Tree, data: bytes) -> str:
     doc = json.loads(data)
-    suffix = doc["pith_number"].split(":")[2]
+    suffix: str = doc["pith_number"].split(":")[2]
     tree.files[f"/pith/{suffix}.json"] = data
     arxiv = doc["canonical_record"]["source"]["id"]
     tree.resolve[arxiv] = json.dumps({"pith_number": doc["pith_number"]}).encode()
@@ -347,7 +347,7 @@ def build_tree(key: TestKey, n: int, seed: int = 7) -> tuple[Tree, list[str]]:
 
     rng = random.Random(seed)
     tree = Tree()
-    suffixes = []
+    suffixes: list[str] = []
     seen_arxiv: set[str] = set()
     i = 0
     while len(suffixes) < n:

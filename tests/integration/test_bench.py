@@ -4,6 +4,8 @@ with each other and with the tree it built."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -66,13 +68,13 @@ def test_bench_removes_no_tree_between_measures(tmp_path: Path, monkeypatch: pyt
     (old_site / "left-by-an-earlier-run.html").write_text("x")
     (work / "trash" / "site-24").mkdir(parents=True)  # a killed run's trash
     removed: list[Path] = []
-    real_rmtree = bench.shutil.rmtree
+    real_rmtree = shutil.rmtree
 
     def rmtree(path: Path, *args: object, **kwargs: object) -> None:
         removed.append(Path(path))
         real_rmtree(path)
 
-    monkeypatch.setattr(bench.shutil, "rmtree", rmtree)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)  # generator.bench calls shutil.rmtree
     figures = tmp_path / "figures.json"
     assert bench.main(["24", "--work", str(work), "-j", "2", "--no-incremental", "--json", str(figures)]) == 0
     # once for what the earlier run left, once after the measures: the trash, and nothing else
@@ -88,7 +90,7 @@ def test_bench_removes_no_tree_between_measures(tmp_path: Path, monkeypatch: pyt
 
 def test_settle_waits_out_a_recent_large_removal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", slept.append)  # generator.bench calls time.sleep
     monkeypatch.setattr(bench, "SETTLE_MIN_ENTRIES", 10)
     trash = bench.Trash(tmp_path)
     assert trash.settle(60) == 0  # nothing removed yet

@@ -137,7 +137,7 @@ def test_every_record_page_verifies_from_file_url(
 
 def _tampered_page(site: dict[str, Any], suffix: str, name: str, edit: Any, fix_copy_hash: bool) -> str:
     """Write pith/SUFFIX/NAME.html: the record page with its embedded copy edited."""
-    page = site["out"] / "pith" / suffix / "index.html"
+    page: Path = site["out"] / "pith" / suffix / "index.html"
     html = page.read_text(encoding="utf-8")
     raw = (site["out"] / "pith" / f"{suffix}.json").read_bytes().decode("utf-8")
     new = edit(raw)

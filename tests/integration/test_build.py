@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +19,9 @@ from generator.report import read_report
 from generator.synth import TestKey, dump_record, make_record
 from tests.conftest import RECORDS, REPO, SEED, UNSIGNED
 
+if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
+
 
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -27,8 +31,8 @@ def leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name)
 
 
-def build(out: Path, *sources: Path, **kw: object) -> None:
-    run_build(Config(sources=tuple(sources), output=out, **kw), progress=False)  # type: ignore[arg-type]
+def build(out: Path, *sources: Path, **kw: Any) -> None:
+    run_build(Config(sources=tuple(sources), output=out, **kw), progress=False)
 
 
 def test_seed_copy_is_byte_identical_and_pages_exist(tmp_path: Path) -> None:
@@ -213,22 +217,20 @@ def test_io_fault_at_every_file_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_value: int
 ) -> None:
     """An I/O error at the k-th file created, for every k: old site intact, no temp files."""
-    import generator.write as write_mod
-
     out = tmp_path / "site"
     build(out)
     before = tree(out)
     real_open = os.open
     calls = {"n": 0, "fail_at": -1}
 
-    def flaky_open(path: object, flags: int, *args: object, **kw: object) -> int:
+    def flaky_open(path: StrOrBytesPath, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         if flags & os.O_CREAT:
             calls["n"] += 1
             if calls["n"] == calls["fail_at"]:
                 raise OSError(errno_value, os.strerror(errno_value), str(path))
-        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+        return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(write_mod.os, "open", flaky_open)
+    monkeypatch.setattr(os, "open", flaky_open)  # generator.write calls os.open
     build(tmp_path / "count", jobs=1)
     total = calls["n"]
     assert total >= 15

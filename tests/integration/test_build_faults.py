@@ -226,7 +226,8 @@ def test_record_copy_written_wrong_is_named_by_the_recheck(
     site = make_site(tmp_path, test_key, jobs=jobs, incremental=incremental)
     failed, target, _rec = _flip_one_copy(site, monkeypatch, jobs)
     assert failed.type is BuildFailedError, f"{failed.type.__name__}: {failed.value}"
-    failures = failed.value.failures  # type: ignore[attr-defined]
+    assert isinstance(failed.value, BuildFailedError)
+    failures = failed.value.failures
     assert [(f.code, f.where) for f in failures] == [("hash_mismatch", f"output {target}")]
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from tests.conftest import REPO, UNSIGNED
 def _subcommands() -> dict[str, str]:
     parser = make_parser()
     action = next(a for a in parser._actions if a.dest == "command")
-    return {name: sub.format_help() for name, sub in action.choices.items()}  # type: ignore[union-attr]
+    assert isinstance(action, argparse._SubParsersAction)
+    return {name: sub.format_help() for name, sub in action.choices.items()}
 
 
 def test_readme_documents_every_command_and_option() -> None:
@@ -34,7 +36,8 @@ def test_every_option_has_help_text() -> None:
         assert "usage: pith-mirror " + name in text
     parser = make_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    for name, subparser in sub.choices.items():  # type: ignore[union-attr]
+    assert isinstance(sub, argparse._SubParsersAction)
+    for name, subparser in sub.choices.items():
         for action in subparser._actions:
             assert action.help, f"{name}: {action.dest} has no help text"
 

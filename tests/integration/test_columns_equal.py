@@ -29,8 +29,8 @@ def _files(ctx: SiteContext) -> dict[str, bytes]:
         for f in step(ctx):
             if isinstance(f, CachedPage):
                 f = f.render()
-            data = b"".join(f.chunks()) if isinstance(f, StreamedFile) else f.data
             assert isinstance(f, OutputFile | StreamedFile)
+            data = b"".join(f.chunks()) if isinstance(f, StreamedFile) else f.data
             out[f.dest_path] = data
     return out
 

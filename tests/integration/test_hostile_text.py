@@ -6,6 +6,7 @@ from pathlib import Path
 
 from generator.cli import main
 from generator.synth import TestKey, make_record
+from tests.conftest import WriteRecords
 from tests.htmlcheck import assert_inert, parse_strict
 
 PAYLOADS = [
@@ -59,7 +60,9 @@ def hostile_record(key: TestKey, n: int, payload: str) -> dict[str, object]:
     return rec
 
 
-def test_hostile_text_is_inert(tmp_path: Path, test_key: TestKey, keyring_file: Path, write_records) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_text_is_inert(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, write_records: WriteRecords
+) -> None:
     src = write_records([hostile_record(test_key, i, p) for i, p in enumerate(PAYLOADS)])
     out = tmp_path / "site"
     assert main(["build", str(src), "-o", str(out), "--keyring", str(keyring_file), "-q"]) == 0

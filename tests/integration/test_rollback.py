@@ -49,8 +49,8 @@ def _site(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def _build(src: Path, out: Path, keyring: Path, **kw: object) -> None:
-    config = Config(sources=(src,), output=out, keyring_files=(keyring,), **kw)  # type: ignore[arg-type]
+def _build(src: Path, out: Path, keyring: Path, **kw: Any) -> None:
+    config = Config(sources=(src,), output=out, keyring_files=(keyring,), **kw)
     run_build(config, progress=False)
 
 

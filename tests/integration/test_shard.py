@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ FIRST = tuple("ABCDEFGHIJKLMNOP")
 SECOND = tuple("QRSTUVWXYZ234567")
 
 
-def _inputs(folder: Path, key: synth.TestKey, n: int) -> list[dict[str, object]]:
+def _inputs(folder: Path, key: synth.TestKey, n: int) -> list[dict[str, Any]]:
     folder.mkdir(parents=True)
     rng = random.Random(11)
     recs = [random_record(key, rng, i) for i in range(n)]
@@ -58,7 +59,7 @@ def test_false_claim_is_refused_by_one_shard(
     recs = _inputs(tmp_path / "in", test_key, 4)
     bad = dict(recs[0])
     bad["canonical_sha256"] = "0" * 64  # claims shard "A": every copy of the claim agrees
-    bad["receipt"] = {**bad["receipt"], "canonical_sha256": "0" * 64}  # type: ignore[dict-item]
+    bad["receipt"] = {**bad["receipt"], "canonical_sha256": "0" * 64}
     (tmp_path / "in" / "000.json").write_bytes(dump_record(bad))
     assert claimed_suffix(dump_record(bad)) == "A" * 26
     codes = []

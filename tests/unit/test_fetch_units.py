@@ -165,7 +165,8 @@ def test_store_objects_and_commit(tmp_path: Path) -> None:
         )
         assert store.complete(SUFFIX, ("graph",)) and not store.complete(SUFFIX, ("graph", "state"))
         assert store.notes(SUFFIX) == ["n"]
-        assert store.cached("https://x/r").etag == '"e"'  # type: ignore[union-attr]
+        cached = store.cached("https://x/r")
+        assert cached is not None and cached.etag == '"e"'
         # an object that is damaged on disk is never handed out
         store.object_path(sha).write_bytes(b"abd")
         with pytest.raises(StoreError, match="damaged"):
@@ -218,7 +219,7 @@ def test_index_top_is_strict() -> None:
 
 
 def test_index_shard_is_checked() -> None:
-    entry = {
+    entry: dict[str, object] = {
         "suffix": SUFFIX,
         "pith_number": f"pith:2026:{SUFFIX}",
         "arxiv_id": "2604.20237",

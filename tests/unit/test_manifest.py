@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,7 +123,9 @@ def test_pith_mirrors_json_uses_base_url(tmp_path: Path) -> None:
         (lambda d: d.pop("root_hash"), "root_hash"),
     ],
 )
-def test_parse_manifest_refuses_bad_shapes(built: dict[str, Path], mutate, needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_parse_manifest_refuses_bad_shapes(
+    built: dict[str, Path], mutate: Callable[[dict[str, Any]], object], needle: str
+) -> None:
     doc = json.loads((built["site"] / MANIFEST_PATH).read_bytes())
     mutate(doc)
     with pytest.raises(JsonError) as err:

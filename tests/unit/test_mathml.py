@@ -188,7 +188,7 @@ def _deep() -> ET.Element:
 
 def _non_string_text() -> ET.Element:
     el = _el("mi")
-    el.text = 5  # type: ignore[assignment]
+    el.text = 5  # type: ignore[assignment]  # deliberately not a string: the sanitizer must refuse it
     return _math(el)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ BODY = b'{"ok": true}'
 
 
 def get(
-    handler: Handler, url: str = "https://pith.science/pith/X.json", **kw: object
+    handler: Handler, url: str = "https://pith.science/pith/X.json", **kw: Any
 ) -> tuple[Response, list[float]]:
     slept: list[float] = []
 
@@ -39,7 +40,7 @@ def get(
 
     async def run() -> Response:
         async with HttpClient(settings, transport=httpx.MockTransport(handler), sleep=sleep) as http:
-            return await http.get(url, **kw)  # type: ignore[arg-type]
+            return await http.get(url, **kw)
 
     return asyncio.run(run()), slept
 
@@ -232,7 +233,7 @@ def test_connect_timeout_is_retried_then_named() -> None:
 
 def test_read_timeout_mid_body() -> None:
     class Stalling(httpx.AsyncByteStream):
-        async def __aiter__(self):  # type: ignore[no-untyped-def]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
             yield b'{"a": '
             raise httpx.ReadTimeout("stalled")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import NotRequired, TypedDict
 
 import pytest
 
@@ -16,7 +17,17 @@ from generator.verify.outcome import DocResult
 from generator.verify.state import verify_state
 from tests.opengraph_cases import HERE, build
 
-CASES: dict[str, dict[str, object]] = json.loads((HERE / "cases.json").read_text())
+
+class Case(TypedDict):
+    """One entry of cases.json: what verifying the fixture of that name must give."""
+
+    codes: list[str]
+    document: str
+    status: str
+    keyring: NotRequired[str]  # a keyring file beside the fixtures, in place of keyring.json
+
+
+CASES: dict[str, Case] = json.loads((HERE / "cases.json").read_text())
 KEYRING = load_keyring([HERE / "keyring.json"])
 REC = verify_record(RawRecord((HERE / "record.json").read_bytes(), "record.json"), KEYRING)
 BUNDLE = verify_bundle((HERE / "bundle-for-state.json").read_bytes(), REC, KEYRING)
@@ -29,7 +40,7 @@ def test_fixtures_are_what_the_builder_makes() -> None:
 
 
 def test_every_failure_code_has_a_fixture() -> None:
-    covered = {c for case in CASES.values() for c in case["codes"]}  # type: ignore[attr-defined]
+    covered = {c for case in CASES.values() for c in case["codes"]}
     og_codes = {c for c in CODES if c.split("_")[0] in ("bundle", "state", "integrity")}
     assert og_codes - covered == set()
     assert len(CASES) >= 50

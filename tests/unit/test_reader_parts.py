@@ -11,6 +11,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +25,7 @@ from generator.render import resolve, search
 from generator.render.cached import CachedPage
 from generator.render.feeds import sitemap_files
 from generator.render.listings import pager
-from generator.render.site import RecordSummary
+from generator.render.site import OutputFile, RecordSummary
 from generator.serve import normalise_base_path, serve_in_thread
 
 BASE = RecordSummary(
@@ -48,9 +49,9 @@ BASE = RecordSummary(
 )
 
 
-def summary(n: int, **kw: object) -> RecordSummary:
+def summary(n: int, **kw: Any) -> RecordSummary:
     suffix = f"{n:026b}".replace("0", "A").replace("1", "B")
-    return replace(BASE, suffix=suffix, pith_number="pith:2024:" + suffix, **kw)  # type: ignore[arg-type]
+    return replace(BASE, suffix=suffix, pith_number="pith:2024:" + suffix, **kw)
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -85,9 +86,10 @@ def test_fold_mark_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def search_files(records: list[RecordSummary]) -> dict[str, bytes]:
     """Every search file's bytes (cached pages rendered)."""
-    files = {}
+    files: dict[str, bytes] = {}
     for f in search.build_search(records):
         out = f.render() if isinstance(f, CachedPage) else f
+        assert isinstance(out, OutputFile), out  # a full build keeps no previous search/
         files[out.dest_path] = out.data
     return files
 
@@ -160,8 +162,11 @@ def test_resolve_shards_map_every_alias() -> None:
         summary(2, arxiv_id="2301.01234", version=2),
         summary(3, arxiv_id="cs/0004010", version=1),
     ]
-    made = [f.render() if isinstance(f, CachedPage) else f for f in resolve.build_resolve(records)]
-    files = {f.dest_path: f.data for f in made}
+    files: dict[str, bytes] = {}
+    for f in resolve.build_resolve(records):
+        out = f.render() if isinstance(f, CachedPage) else f
+        assert isinstance(out, OutputFile), out  # a full build keeps no previous resolve/
+        files[out.dest_path] = out.data
     new = json.loads(files["resolve/arxiv/2301/01.json"])
     assert new == {"2301.01234": [[1, records[0].pith_number], [2, records[1].pith_number]]}
     old = json.loads(files["resolve/arxiv/cs/0004.json"])
@@ -169,7 +174,7 @@ def test_resolve_shards_map_every_alias() -> None:
     short = json.loads(files["resolve/pith/AA.json"])
     assert short["AAAAAAAA"] == sorted(r.pith_number for r in records)
     call, (names,) = _load_js(files["resolve/shards.js"])
-    assert call == "PithResolve.shards" and "arxiv/2301/01" in names  # type: ignore[operator]
+    assert call == "PithResolve.shards" and isinstance(names, list) and "arxiv/2301/01" in names
     call, (name, data) = _load_js(files["resolve/arxiv/2301/01.js"])
     assert name == "arxiv/2301/01" and data == new
     layout = json.loads(files["resolve/index.json"])

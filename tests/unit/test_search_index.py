@@ -53,6 +53,13 @@ def _call(data: bytes) -> list[object]:
     return args
 
 
+def _leaf_terms(data: bytes) -> set[str]:
+    """The terms of one posting leaf (``search/t/``)."""
+    _leaf, terms = _call(data)
+    assert isinstance(terms, dict)
+    return set(terms)
+
+
 def _postings(files: dict[str, tuple[str | None, bytes]]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for rel, (_key, data) in files.items():
@@ -100,7 +107,7 @@ def test_a_new_newest_record_appends() -> None:
     touched_leaves = {
         rel
         for rel, (_k, data) in after.items()
-        if rel.startswith("search/t/") and new_terms & set(_call(data)[1])  # type: ignore[arg-type]
+        if rel.startswith("search/t/") and new_terms & _leaf_terms(data)
     }
     last = f"search/d/{(len(records)) // search.DOCS_PER_SHARD}.js"
     assert changed == {last, "search/manifest.js", *touched_leaves}

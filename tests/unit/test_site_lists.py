@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,11 +226,13 @@ def test_kept_chunks_follow_every_change(
     made: list[str] = []
     real = filelist._chunk
 
-    def counted(*args: Any) -> filelist.ListChunk:
-        made.append(args[3])
-        return real(*args)
+    def counted(
+        db: sqlite3.Connection, present: Sequence[str], cond: str, after: str, upto: str | None
+    ) -> filelist.ListChunk:
+        made.append(after)
+        return real(db, present, cond, after, upto)
 
-    filelist._chunk = counted  # type: ignore[assignment]
+    filelist._chunk = counted
     try:
         again = list(filelist.kept_list_chunks(db, UNLISTED, rows))
         touched = len(made)
@@ -237,7 +240,7 @@ def test_kept_chunks_follow_every_change(
         made.clear()
         third = list(filelist.kept_list_chunks(db, UNLISTED, rows))
     finally:
-        filelist._chunk = real  # type: ignore[assignment]
+        filelist._chunk = real
     expected = _joined(list(filelist.list_chunks(db, UNLISTED, rows)))
     assert _joined(again) == expected
     assert _joined(third) == expected and made == []  # nothing changed: every chunk kept

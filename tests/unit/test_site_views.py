@@ -16,7 +16,7 @@ from generator.config import Config
 from generator.errors import OutputError
 from generator.keyring import load_keyring
 from generator.render import listings, resolve, search
-from generator.render.cached import CachedPage
+from generator.render.cached import CachedPage, KeptTree
 from generator.render.site import OutputFile, RecordSummary, Renderer
 from generator.summaries import SummaryStore, add_pending, connect, settle
 
@@ -125,12 +125,13 @@ def test_views_read_an_index_alone(store: SummaryStore, view: str) -> None:
     )
 
 
-def _made(files: Iterable[OutputFile | CachedPage]) -> dict[str, tuple[str | None, bytes]]:
+def _made(files: Iterable[OutputFile | CachedPage | KeptTree]) -> dict[str, tuple[str | None, bytes]]:
     out: dict[str, tuple[str | None, bytes]] = {}
     for f in files:
         if isinstance(f, CachedPage):
             out[f.dest_path] = (f.key, f.render().data)
         else:
+            assert isinstance(f, OutputFile), f  # nothing here keeps a previous build's tree
             out[f.dest_path] = (None, f.data)
     return out
 
@@ -138,7 +139,7 @@ def _made(files: Iterable[OutputFile | CachedPage]) -> dict[str, tuple[str | Non
 def test_cached_pages_from_store_equal_those_from_a_list(
     records: list[RecordSummary], store: SummaryStore
 ) -> None:
-    def listed(r: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage]:
+    def listed(r: Sequence[RecordSummary]) -> Iterator[OutputFile | CachedPage | KeptTree]:
         return listings.build_listings(RENDERER, r, "2026-01-01T00:00:00Z")
 
     for build in (resolve.build_resolve, listed):

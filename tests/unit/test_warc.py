@@ -60,8 +60,12 @@ GZIPPED = Resp(
 )
 
 
-def _records(path: Path) -> list[tuple[str, str, str | None, bytes, list[tuple[str, str]]]]:
-    out = []
+# (record type, WARC-Date, target URI, HTTP status, payload, HTTP headers)
+WarcRecord = tuple[str, str, str | None, str | None, bytes, list[tuple[str, str]]]
+
+
+def _records(path: Path) -> list[WarcRecord]:
+    out: list[WarcRecord] = []
     with path.open("rb") as fh:
         for rec in ArchiveIterator(fh, check_digests=True):
             uri = rec.rec_headers.get_header("WARC-Target-URI")
@@ -69,7 +73,7 @@ def _records(path: Path) -> list[tuple[str, str, str | None, bytes, list[tuple[s
             headers = list(rec.http_headers.headers) if rec.http_headers else []
             body = rec.raw_stream.read()
             out.append((rec.rec_type, rec.rec_headers.get_header("WARC-Date"), uri, status, body, headers))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def test_warc_holds_the_exact_bytes_and_headers(tmp_path: Path) -> None:

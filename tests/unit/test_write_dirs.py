@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from generator import write
 from generator.errors import OutputError
 from generator.write import put_chunks, put_file, write_file
+
+if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
 
 
 def test_known_directories_skip_mkdir_and_files_still_land(
@@ -19,9 +23,9 @@ def test_known_directories_skip_mkdir_and_files_still_land(
     made: list[str] = []
     real_makedirs = os.makedirs
 
-    def counting_makedirs(name: str, *args: object, **kwargs: object) -> None:
+    def counting_makedirs(name: StrOrBytesPath, mode: int = 0o777, exist_ok: bool = False) -> None:
         made.append(str(name))
-        real_makedirs(name, *args, **kwargs)  # type: ignore[arg-type]
+        real_makedirs(name, mode, exist_ok)
 
     monkeypatch.setattr(os, "makedirs", counting_makedirs)
     for i in range(5):
@@ -61,7 +65,7 @@ def test_a_directory_replaced_by_a_file_since_is_made_again(tmp_path: Path) -> N
 
 
 def test_a_missing_directory_that_was_never_known_is_an_error(tmp_path: Path) -> None:
-    dest = tmp_path / "never" / "x.html"
+    dest = str(tmp_path / "never" / "x.html")
     with pytest.raises(FileNotFoundError):
         write._open_new(dest, tmp_path, "never/x.html")
 
