@@ -67,7 +67,7 @@ import sqlite3
 import stat
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -777,7 +777,7 @@ def unlike_listed(
     missing_on: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError),
     threads: int = CHECK_THREADS,
     slow_seconds: float = CHECK_SLOW_SECONDS,
-) -> Iterator[tuple[str, bool]]:
+) -> Generator[tuple[str, bool], None, None]:
     """(rel, missing) for each file a state's ``files`` table lists (but not those in ``skip``)
     that ``root`` does not hold as a regular file of the recorded size with one link, in path
     order: one ``lstat`` each, relative to ``root``'s directory descriptor; on ``threads``
