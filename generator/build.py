@@ -114,7 +114,13 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["keyring"] = keyring
     _worker["staging"] = staging
     _worker["max_bytes"] = config.max_record_bytes
-    _worker["published"] = partial(_published_copy, config.output, config.max_record_bytes)
+    # no live site (a first build): nothing a record could roll back, and no file to open
+    live = os.path.isdir(config.output)
+    _worker["published"] = partial(_published_copy, config.output, config.max_record_bytes) if live else _none
+
+
+def _none(rel: str) -> None:
+    return None
 
 
 def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
