@@ -140,8 +140,9 @@ class Fetcher:
 
     def _deadline_message(self) -> str:
         done, total = self.progress.done, self.progress.total
+        seconds = f"{self.opt.deadline or 0:.3f}".rstrip("0").rstrip(".")  # 3600, 0.5; never 1e+06
         return (
-            f"fetch stopped at its deadline of {self.opt.deadline:g} s after {done}"
+            f"fetch stopped at its deadline of {seconds} s after {done}"
             + (f" of {total}" if total else "")
             + " record(s); every record fetched and verified so far is kept: run again to resume"
         )
