@@ -202,6 +202,20 @@ def test_sigterm_before_the_deadline_is_still_an_interruption(
     assert _stored(store) == set(suffixes[:QUICK])
 
 
+def test_deadline_before_another_mirror_says_how_much_it_holds(
+    tmp_path: Path, keyring_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = Tree(files={"/mirror-index/index.json": b'{"index_type": "pith_mirror_index"}'})
+    with serve(tree) as srv:
+        srv.configure(drip_delay=0.2)
+        srv.fault("/mirror-index/index.json", "drip")
+        args = ["fetch", "--from", srv.url, "--store", str(tmp_path / "s"), "--keyring", str(keyring_file)]
+        assert main([*args, "--deadline", "0.3", "--rate", "0"]) == 124
+    err = capsys.readouterr().err
+    assert "fetch stopped at its deadline of 0.3 s after 0 record(s); every record" in err
+    assert _stored(tmp_path / "s") == set()
+
+
 def _namespace(deadline: float | None) -> argparse.Namespace:
     return argparse.Namespace(deadline=deadline)
 
