@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -48,6 +49,7 @@ class Config:
     static_dir: Path = field(default_factory=lambda: package_data_dir("static"))
     config_file: Path | None = None
     store: Path | None = None  # a fetch store (see generator.store) to build from, offline
+    fetch_deadline: float | None = None  # seconds for a whole ``fetch`` run; None or 0: no bound
 
     @property
     def effective_sources(self) -> tuple[Path, ...]:
@@ -77,6 +79,7 @@ _KNOWN: dict[str, type | tuple[type, ...]] = {
     "cname": str,
     "paper_pages": bool,
     "suffix_prefixes": list,
+    "fetch_deadline": (int, float),
 }
 
 
@@ -127,7 +130,7 @@ def load_config(path: Path | None) -> Config:
         expected = _KNOWN.get(key)
         if expected is None:
             problems.append(f"unknown setting {key!r} (known: {', '.join(sorted(_KNOWN))})")
-        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        elif not isinstance(value, expected) or (expected in (int, (int, float)) and isinstance(value, bool)):
             problems.append(f"{key}: wrong type {type(value).__name__}")
     folder = path.parent
     cfg = replace(base, config_file=path)
@@ -185,6 +188,11 @@ def load_config(path: Path | None) -> Config:
             if section["link_style"] not in ("directory", "file"):
                 problems.append("link_style must be 'directory' or 'file'")
             changes["link_files"] = section["link_style"] == "file"
+        if "fetch_deadline" in section:
+            deadline = section["fetch_deadline"]
+            if not math.isfinite(deadline) or deadline < 0:
+                problems.append("fetch_deadline must be a number of seconds (0 for none)")
+            changes["fetch_deadline"] = float(deadline) or None
         for key in ("jobs", "page_size", "max_record_bytes"):
             if key in section and section[key] < (0 if key == "jobs" else 1):
                 problems.append(f"{key} must be positive")

@@ -15,6 +15,10 @@ from another pith-mirror site through its mirror index. For each record:
 
 Nothing of a record is kept unless all of it passed: a failure leaves the store as it was for
 that record, and the next run tries it again.
+
+With a ``deadline`` the whole run is bounded: when it passes, the run is cancelled the way SIGTERM
+cancels it (requests in flight dropped; a record is committed in one transaction or not at all)
+and ``run`` raises ``DeadlineError`` carrying the report of what was done.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from generator.errors import (
+    DeadlineError,
     DownloadError,
     GeneratorError,
     HttpStatusError,
@@ -63,6 +68,7 @@ class FetchOptions:
     refresh: bool = False
     from_mirror: bool = False
     max_record_bytes: int = MAX_BYTES
+    deadline: float | None = None  # seconds for the whole run; None: no bound
 
 
 @dataclass
@@ -108,18 +114,38 @@ class Fetcher:
         """Fetch ``wanted`` (with ``from_mirror`` and nothing wanted: the whole other mirror)."""
         t0 = time.monotonic()
         items = list(dict.fromkeys(wanted))
-        if self.opt.from_mirror and not items:
-            top = await self._load_top()
-            self.progress.total = sum(ref.records for ref in top)
-            await self._drive(self._all_entries(top))
-        else:
-            self.progress.total = len(items)
-            await self._drive(_aiter(items))
+        try:
+            async with asyncio.timeout(self.opt.deadline) as bound:
+                if self.opt.from_mirror and not items:
+                    top = await self._load_top()
+                    self.progress.total = sum(ref.records for ref in top)
+                    await self._drive(self._all_entries(top))
+                else:
+                    self.progress.total = len(items)
+                    await self._drive(_aiter(items))
+        except TimeoutError:
+            if not bound.expired():  # pragma: no cover - every request timeout is a TransportError
+                raise
+            self._finish(t0)
+            message = self._deadline_message()
+            raise DeadlineError("deadline", self.opt.base_url, message, self.report) from None
+        self._finish(t0)
+        return self.report
+
+    def _finish(self, t0: float) -> None:
         self.progress.close()
         self.report.requests = self.http.requests
         self.report.retries = self.http.retries
         self.report.seconds = time.monotonic() - t0
-        return self.report
+
+    def _deadline_message(self) -> str:
+        done, total = self.progress.done, self.progress.total
+        seconds = f"{self.opt.deadline or 0:.3f}".rstrip("0").rstrip(".")  # 3600, 0.5; never 1e+06
+        return (
+            f"fetch stopped at its deadline of {seconds} s after {done}"
+            + (f" of {total}" if total else "")
+            + " record(s); every record fetched and verified so far is kept: run again to resume"
+        )
 
     async def _drive(self, source: AsyncIterator[Wanted | IndexEntry]) -> None:
         queue: asyncio.Queue[Wanted | IndexEntry | None] = asyncio.Queue(maxsize=256)

@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from generator.config import Config
-from generator.errors import GeneratorError, UsageError
+from generator.errors import DeadlineError, GeneratorError, UsageError
 from generator.fetch import Fetcher, FetchOptions, FetchReport
 from generator.keyring import Keyring, load_keyring
 from generator.net import HttpClient, HttpSettings
@@ -35,8 +36,14 @@ Records are named by pith number (pith:YYYY:SUFFIX), SUFFIX, short number (pith:
 arXiv id (2604.20237, cs/0004010), on the command line or in a --list file. With --from, the
 records come from another pith-mirror site (all it holds, or those named), re-verified against
 the keyring and checked against that site's mirror index. A record already complete in the store
-is not requested again; --refresh asks the server, conditionally, for what changed. Build the
-site from the store with: pith-mirror build --store DIR."""
+is not requested again; --refresh asks the server, conditionally, for what changed.
+--deadline bounds the whole run: at the deadline the fetch stops as SIGTERM stops it, keeps
+every record already verified and stored, and exits with status 124; run it again to resume.
+Build the site from the store with: pith-mirror build --store DIR."""
+
+FETCH_EXIT = """\
+fetch also exits 124 when it stopped at its --deadline, and 130 when interrupted (Ctrl-C,
+SIGTERM); in both cases what it stored is kept and the next run resumes."""
 
 
 def add_fetch_parser(sub: Any, epilog: str) -> None:
@@ -45,7 +52,7 @@ def add_fetch_parser(sub: Any, epilog: str) -> None:
         "fetch",
         help="download records over HTTP into the local store",
         description=FETCH_DESCRIPTION,
-        epilog=epilog,
+        epilog=f"{epilog}\n{FETCH_EXIT}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("ids", nargs="*", metavar="ID", help="pith number, SUFFIX, short number or arXiv id")
@@ -94,6 +101,14 @@ def add_fetch_parser(sub: Any, epilog: str) -> None:
         default=d.total_timeout,
         metavar="S",
         help=f"whole-request timeout in seconds (default: {d.total_timeout:g})",
+    )
+    f.add_argument(
+        "--deadline",
+        type=float,
+        metavar="S",
+        help="stop the whole run after S seconds, keeping every record already verified and stored "
+        "(exit status 124; run again to resume); 0 for none (default: fetch_deadline in the "
+        "config file, else none)",
     )
     f.add_argument(
         "--connect-timeout",
@@ -158,6 +173,16 @@ def _wanted(args: argparse.Namespace) -> list[Wanted]:
     return items
 
 
+def _deadline(args: argparse.Namespace, cfg: Config) -> float | None:
+    """Seconds for the whole run (``--deadline``, else the config's ``fetch_deadline``); 0: none."""
+    value = args.deadline if args.deadline is not None else cfg.fetch_deadline
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"fetch: --deadline must be a number of seconds, 0 for none; got {value:g}")
+    return float(value) or None
+
+
 def _settings(args: argparse.Namespace) -> HttpSettings:
     settings = HttpSettings(
         concurrency=args.concurrency,
@@ -213,12 +238,18 @@ def run_fetch_command(
             refresh=args.refresh,
             from_mirror=args.from_mirror is not None,
             max_record_bytes=cfg.max_record_bytes,
+            deadline=_deadline(args, cfg),
         )
         store_dir = args.store or cfg.store or default_store_dir(cfg.config_file)
         keyring = load_keyring(cfg.keyring_files)
         with Store.open(store_dir, durable=not args.no_fsync) as store:
             store.lock()
             report = asyncio.run(fetch_into(store, keyring, options, settings, wanted, args.progress))
+    except DeadlineError as exc:
+        if exc.report is not None:
+            _log_report(exc.report, store_dir)
+        log.error("error: %s", exc.detail)
+        return exc.exit_code
     except GeneratorError as exc:
         if args.verbose >= 2:
             log.exception("error")
@@ -228,6 +259,11 @@ def run_fetch_command(
     except (KeyboardInterrupt, asyncio.CancelledError):
         log.error("interrupted; every record fetched and verified so far is kept: run again to resume")
         return 130
+    _log_report(report, store_dir)
+    return 1 if report.failures else 0
+
+
+def _log_report(report: FetchReport, store_dir: Path) -> None:
     for failure in report.failures:
         log.error("failed: %s", failure)
     log.info(
@@ -244,4 +280,3 @@ def run_fetch_command(
         report.retries,
         report.seconds,
     )
-    return 1 if report.failures else 0

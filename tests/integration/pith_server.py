@@ -167,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: a client opening 8 connections at once (the
+    # fetch's default concurrency) may see a SYN dropped and wait a second to send it again
+    request_queue_size = 64
 
     def __init__(self, tree: Tree, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -234,6 +237,10 @@ class PithServer:
     def fault(self, path: str, mode: str, times: int | None = None) -> None:
         with self._srv.lock:
             self._srv.faults[path] = Fault(mode, times)
+
+    def clear_faults(self) -> None:
+        with self._srv.lock:
+            self._srv.faults.clear()
 
     def configure(self, **kw: Any) -> None:
         for k, v in kw.items():

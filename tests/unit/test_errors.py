@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from generator.errors import (
+    DeadlineError,
     DownloadError,
     HttpStatusError,
     JsonError,
@@ -26,6 +27,7 @@ ERRORS = [
     ResponseError("not_json", "https://pith.science/pith/X.json", "an HTML page"),
     MirrorIndexError("index_malformed", "https://m.example/index.json", "no shards"),
     HttpStatusError("http_status", "https://pith.science/pith/X.json", "503 after 3 tries", 503),
+    DeadlineError("deadline", "https://pith.science", "fetch stopped at its deadline of 600 s after 3 of 5"),
 ]
 
 
