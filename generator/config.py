@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from generator.deadline import is_valid as deadline_ok
 from generator.errors import ConfigError
 from generator.shard import check_prefixes
 
@@ -190,7 +190,7 @@ def load_config(path: Path | None) -> Config:
             changes["link_files"] = section["link_style"] == "file"
         if "fetch_deadline" in section:
             deadline = section["fetch_deadline"]
-            if not math.isfinite(deadline) or deadline < 0:
+            if not deadline_ok(deadline):
                 problems.append("fetch_deadline must be a number of seconds (0 for none)")
             changes["fetch_deadline"] = float(deadline) or None
         for key in ("jobs", "page_size", "max_record_bytes"):

@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
+from generator.deadline import format_seconds
 from generator.errors import (
     DeadlineError,
     DownloadError,
@@ -140,7 +141,7 @@ class Fetcher:
 
     def _deadline_message(self) -> str:
         done, total = self.progress.done, self.progress.total
-        seconds = f"{self.opt.deadline or 0:.3f}".rstrip("0").rstrip(".")  # 3600, 0.5; never 1e+06
+        seconds = format_seconds(self.opt.deadline or 0)
         return (
             f"fetch stopped at its deadline of {seconds} s after {done}"
             + (f" of {total}" if total else "")

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from generator.config import Config
+from generator.deadline import deadline_seconds
 from generator.errors import DeadlineError, GeneratorError, UsageError
 from generator.fetch import Fetcher, FetchOptions, FetchReport
 from generator.keyring import Keyring, load_keyring
@@ -175,12 +175,7 @@ def _wanted(args: argparse.Namespace) -> list[Wanted]:
 
 def _deadline(args: argparse.Namespace, cfg: Config) -> float | None:
     """Seconds for the whole run (``--deadline``, else the config's ``fetch_deadline``); 0: none."""
-    value = args.deadline if args.deadline is not None else cfg.fetch_deadline
-    if value is None:
-        return None
-    if not math.isfinite(value) or value < 0:
-        raise UsageError(f"fetch: --deadline must be a number of seconds, 0 for none; got {value:g}")
-    return float(value) or None
+    return deadline_seconds(args.deadline if args.deadline is not None else cfg.fetch_deadline, "fetch")
 
 
 def _settings(args: argparse.Namespace) -> HttpSettings:
