@@ -15,7 +15,7 @@ Every failure the generator reports is a ``GeneratorError``; ``cli.main`` catche
     │   ├── HttpStatusError an HTTP status other than the expected one (404, 4xx, 5xx after retries)
     │   ├── ResponseError   an answer refused: too large, not JSON, unsafe redirect, unusable answer
     │   ├── MirrorIndexError another mirror's index is malformed, or a copy disagrees with it
-    │   └── DeadlineError   a fetch run stopped at its --deadline, keeping what it committed (exit 124)
+    │   └── DeadlineError   a fetch or verify-site run stopped at its --deadline (exit 124)
     ├── OutputError         the output directory is unsafe, locked, or cannot be written
     │   └── PagesCheckError  a built tree would break a GitHub Pages deploy (every reason listed)
     ├── SiteCheckError      ``verify-site`` found problems in a published mirror (exit 1);
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from generator.fetch import FetchReport
+    from generator.sitecheck import SiteReport
 
 # code -> one-line meaning; the README lists the same table.
 CODES: dict[str, str] = {
@@ -127,7 +128,8 @@ CODES: dict[str, str] = {
     "endpoint_mismatch": "an endpoint copy names another record, or is not a JSON object",
     "index_malformed": "another mirror's index is not in the published shape",
     "index_mismatch": "a copy from another mirror does not hash to what its index says",
-    "deadline": "the fetch run reached its --deadline and stopped; what it committed is kept",
+    "deadline": "the run reached its --deadline and stopped: a fetch keeps what it committed, "
+    "a verify-site concludes nothing",
 }
 
 
@@ -249,16 +251,22 @@ class MirrorIndexError(DownloadError):
 
 
 class DeadlineError(DownloadError):
-    """A fetch run reached its deadline and was stopped the way SIGTERM stops it: requests in
-    flight cancelled, every record already committed kept. ``url`` is the server fetched from;
-    ``report`` (not pickled) says what the run did before it stopped.
+    """A run reached its deadline and was stopped, its requests in flight cancelled.
+
+    A fetch stops the way SIGTERM stops it: every record already committed is kept; ``url`` is the
+    server fetched from and ``report`` a ``FetchReport``. A ``verify-site`` check stops having
+    concluded nothing (the site is not verified): ``url`` is the site (a URL or a folder) and
+    ``report`` the ``SiteReport`` of what it found so far, marked ``cut_short`` (never ``ok``).
+    ``report`` is not pickled.
 
     Exit status 124, the status ``timeout(1)`` gives, so a script written for
     ``timeout 1h pith-mirror fetch`` reads ``pith-mirror fetch --deadline 3600`` the same way."""
 
     exit_code = 124
 
-    def __init__(self, code: str, url: str, detail: str, report: FetchReport | None = None) -> None:
+    def __init__(
+        self, code: str, url: str, detail: str, report: FetchReport | SiteReport | None = None
+    ) -> None:
         super().__init__(code, url, detail)
         self.report = report
 

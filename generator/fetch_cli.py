@@ -241,7 +241,7 @@ def run_fetch_command(
             store.lock()
             report = asyncio.run(fetch_into(store, keyring, options, settings, wanted, args.progress))
     except DeadlineError as exc:
-        if exc.report is not None:
+        if isinstance(exc.report, FetchReport):
             _log_report(exc.report, store_dir)
         log.error("error: %s", exc.detail)
         return exc.exit_code

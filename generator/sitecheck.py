@@ -11,6 +11,12 @@
 5. The mirror's build time is compared with ``--max-age`` (a warning, not a failure).
 
 Every problem is collected (``SiteProblem`` with a stable code); nothing stops at the first.
+
+A source may be given a ``Deadline`` for the whole check (``verify-site --deadline``). Over HTTP
+the requests in flight when it passes are cancelled; in a folder it is looked at before each file
+is read (a read the kernel is blocked in cannot be interrupted: the check stops after it). A check
+that reaches its deadline raises ``DeadlineError`` carrying what it found so far, in a report that
+is ``cut_short`` and never ``ok``: a check cut short concludes nothing.
 """
 
 from __future__ import annotations
@@ -22,15 +28,23 @@ import html
 import multiprocessing
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
-from generator.errors import DownloadError, RecordError, ResponseError, SiteProblem, UsageError
+from generator.deadline import Deadline
+from generator.errors import (
+    DeadlineError,
+    DownloadError,
+    RecordError,
+    ResponseError,
+    SiteProblem,
+    UsageError,
+)
 from generator.keyring import Keyring, parse_time
 from generator.manifest import (
     MANIFEST_PATH,
@@ -69,10 +83,28 @@ class TooLarge(Unreadable):
 
 
 ReadResult = bytes | None | Unreadable  # the bytes, None when absent, or why it could not be read
+T = TypeVar("T")
+
+
+class DeadlinePassed(Exception):
+    """Internal: the source's deadline passed. Raised by a source instead of a read; on its way
+    out of a pass over files it carries what that pass found (``partial``)."""
+
+    def __init__(self, partial: _Partial | None = None) -> None:
+        super().__init__(partial)  # in ``args``, so it survives the trip back from a worker
+        self.partial = partial
+
+
+def _check_deadline(deadline: Deadline | None) -> None:
+    if deadline is not None and deadline.passed():
+        raise DeadlinePassed
 
 
 class SiteSource(Protocol):
-    """Read access to a published site, by site-relative path."""
+    """Read access to a published site, by site-relative path. Every read raises
+    ``DeadlinePassed`` once ``deadline`` (None: no bound) has passed."""
+
+    deadline: Deadline | None
 
     def where(self, rel: str) -> str: ...
 
@@ -100,10 +132,14 @@ def _read_each(source: SiteSource, items: Iterable[tuple[str, int]]) -> Iterator
 
 
 class DirSource:
-    def __init__(self, root: Path) -> None:
+    """A site in a folder. The deadline is looked at before each file is read and between the
+    entries of a listing: a slow (network) file system stops the check after the read it is in."""
+
+    def __init__(self, root: Path, *, deadline: Deadline | None = None) -> None:
         if not root.is_dir():
             raise UsageError(f"{root}: not a directory")
         self.root = root
+        self.deadline = deadline
 
     def __enter__(self) -> DirSource:
         return self
@@ -115,6 +151,7 @@ class DirSource:
         return str(self.root / rel)
 
     def read(self, rel: str, max_bytes: int) -> bytes | None:
+        _check_deadline(self.deadline)
         path = self.root / rel
         # no component of the path may be a symlink: the site is checked as it is, not followed
         cur = self.root
@@ -140,7 +177,11 @@ class DirSource:
         return _read_each(self, items)
 
     def list_files(self) -> list[str] | None:
-        return [rel for rel, _p, _st in walk_tree(self.root)]
+        out: list[str] = []
+        for rel, _p, _st in walk_tree(self.root):
+            _check_deadline(self.deadline)
+            out.append(rel)
+        return out
 
     def close(self) -> None:
         pass
@@ -149,15 +190,24 @@ class DirSource:
 class HttpSource:
     """A site served over HTTP(S), read through the project's careful client (``generator.net``):
     bounded bodies (on the wire and decoded), timeouts, retries with backoff, redirects only
-    within the origin. Requests overlap (``window`` at a time) while results stay in order."""
+    within the origin. Requests overlap (``window`` at a time) while results stay in order.
+    When the ``deadline`` passes, the requests in flight are cancelled."""
 
-    def __init__(self, base_url: str, *, settings: HttpSettings | None = None, window: int = 8) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        settings: HttpSettings | None = None,
+        window: int = 8,
+        deadline: Deadline | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"{base_url}: not an http(s) URL")
         self.base = base_url if base_url.endswith("/") else base_url + "/"
         self.settings = settings or HttpSettings(retries=2, concurrency=window)
         self.window = window
+        self.deadline = deadline
         self.loop = asyncio.new_event_loop()
         self._clients: dict[int, HttpClient] = {}  # by body bound (a power of two)
 
@@ -193,8 +243,28 @@ class HttpSource:
             return None
         return resp.body[: max_bytes + 1]
 
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on this source's loop, cancelled (``DeadlinePassed``) at the deadline."""
+        if self.deadline is None:
+            return self.loop.run_until_complete(work)
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            work.close()
+            raise DeadlinePassed
+
+        async def bounded() -> T:
+            try:
+                async with asyncio.timeout(remaining) as bound:
+                    return await work
+            except TimeoutError:
+                if bound.expired():
+                    raise DeadlinePassed from None
+                raise  # pragma: no cover - the client turns its own timeouts into TransportError
+
+        return self.loop.run_until_complete(bounded())
+
     def read(self, rel: str, max_bytes: int) -> bytes | None:
-        result = self.loop.run_until_complete(self._get(rel, max_bytes))
+        result = self._run(self._get(rel, max_bytes))
         if isinstance(result, Unreadable):
             raise result
         return result
@@ -213,7 +283,7 @@ class HttpSource:
         async def run() -> list[ReadResult]:
             return list(await asyncio.gather(*(self._get(rel, limit) for rel, limit in batch)))
 
-        yield from zip((rel for rel, _l in batch), self.loop.run_until_complete(run()), strict=True)
+        yield from zip((rel for rel, _l in batch), self._run(run()), strict=True)
 
     def list_files(self) -> list[str] | None:
         return None
@@ -227,10 +297,10 @@ class HttpSource:
         self.loop.close()
 
 
-def open_source(target: str) -> DirSource | HttpSource:
+def open_source(target: str, *, deadline: Deadline | None = None) -> DirSource | HttpSource:
     if target.startswith(("http://", "https://")):
-        return HttpSource(target)
-    return DirSource(Path(target))
+        return HttpSource(target, deadline=deadline)
+    return DirSource(Path(target), deadline=deadline)
 
 
 @dataclass
@@ -241,10 +311,14 @@ class SiteReport:
     records_checked: int = 0
     signed_by: str | None = None  # fingerprint of the key whose signature verified
     build_time: str | None = None
+    files_listed: int | None = None  # in the manifest; None until it was read
+    files_done: int = 0  # listed files whose check finished, whatever it found
+    cut_short: bool = False  # stopped at its deadline: what it holds is all it found, nothing more
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """True only for a check that ran to its end and found nothing wrong."""
+        return not self.problems and not self.cut_short
 
     def add(self, code: str, where: str, detail: str) -> None:
         self.problems.append(SiteProblem(code, where, detail))
@@ -429,6 +503,7 @@ class _Partial:
 
     problems: list[SiteProblem] = field(default_factory=list)
     files_checked: int = 0
+    files_done: int = 0
     records_checked: int = 0
     verified: dict[str, tuple[str, str]] = field(default_factory=dict)  # SUFFIX -> (pith number, hash)
     pages: dict[str, PageFacts] = field(default_factory=dict)  # small facts only, never the pages
@@ -445,6 +520,7 @@ def _iter_files(
     by_path = {e.path: e for e in entries}
     limits = {e.path: _read_limit(e) for e in entries}
     for rel, data in source.read_many((e.path, limits[e.path]) for e in entries):
+        part.files_done += 1
         entry = by_path[rel]
         limit = limits[rel]
         where = source.where(rel)
@@ -474,8 +550,19 @@ def _iter_files(
 def _check_files(
     source: SiteSource, entries: Sequence[FileEntry], keyring: Keyring, max_record_bytes: int
 ) -> _Partial:
-    """Read and hash ``entries``; re-verify record copies; keep the facts record pages claim."""
+    """Read and hash ``entries``; re-verify record copies; keep the facts record pages claim.
+    At the deadline, ``DeadlinePassed`` carries what was found before it."""
     part = _Partial()
+    try:
+        _check_each(source, entries, keyring, max_record_bytes, part)
+    except DeadlinePassed:
+        raise DeadlinePassed(part) from None
+    return part
+
+
+def _check_each(
+    source: SiteSource, entries: Sequence[FileEntry], keyring: Keyring, max_record_bytes: int, part: _Partial
+) -> None:
     for entry, data in _iter_files(source, entries, part):
         m = RECORD_COPY_RE.fullmatch(entry.path)
         if m:
@@ -495,7 +582,6 @@ def _check_files(
             part.verified[suffix] = (rec.pith_number, rec.canonical_sha256)
         elif RECORD_PAGE_RE.fullmatch(entry.path):
             part.pages[entry.path] = read_page_facts(data)
-    return part
 
 
 _worker: dict[str, Any] = {}
@@ -514,7 +600,9 @@ def _check_chunk(entries: list[FileEntry]) -> _Partial:
 def _check_all(
     source: SiteSource, entries: Sequence[FileEntry], keyring: Keyring, max_record_bytes: int, jobs: int
 ) -> Iterator[_Partial]:
-    """In manifest order; a folder with many files is checked by ``jobs`` worker processes."""
+    """In manifest order; a folder with many files is checked by ``jobs`` worker processes.
+    At the deadline every worker stops before its next file; the first chunk to stop ends the
+    map, which cancels the chunks not yet started."""
     if jobs <= 1 or not isinstance(source, DirSource) or len(entries) <= PARALLEL_ABOVE:
         yield _check_files(source, entries, keyring, max_record_bytes)
         return
@@ -536,25 +624,68 @@ def verify_site(
     max_record_bytes: int = MAX_BYTES,
     jobs: int = 1,
 ) -> SiteReport:
+    """Check the site ``source`` reads. When the source's deadline passes, raise ``DeadlineError``
+    (code ``deadline``, exit status 124) with the report of what was found so far (``cut_short``)."""
     report = SiteReport()
+    try:
+        _verify_site(source, keyring, report, key, max_age_days, now, max_record_bytes, jobs)
+    except DeadlinePassed as exc:
+        if exc.partial is not None:
+            _merge(report, exc.partial)
+        report.cut_short = True
+        raise DeadlineError("deadline", source.where(""), _deadline_message(source, report), report) from None
+    return report
+
+
+def _merge(report: SiteReport, part: _Partial) -> None:
+    report.problems.extend(part.problems)
+    report.files_checked += part.files_checked
+    report.files_done += part.files_done
+    report.records_checked += part.records_checked
+
+
+def _deadline_message(source: SiteSource, report: SiteReport) -> str:
+    limit = f" of {source.deadline}" if source.deadline is not None else ""
+    if report.files_listed is None:
+        how_far = "before it could read the manifest"
+    else:
+        how_far = f"after checking {report.files_done} of {report.files_listed} file(s)"
+    found = f" ({len(report.problems)} problem(s) found in what was checked)" if report.problems else ""
+    return (
+        f"verify-site stopped at its deadline{limit} {how_far} of {source.where('')}; "
+        f"the site is NOT verified{found}"
+    )
+
+
+def _verify_site(
+    source: SiteSource,
+    keyring: Keyring,
+    report: SiteReport,
+    key: PublicKey | None,
+    max_age_days: float,
+    now: datetime | None,
+    max_record_bytes: int,
+    jobs: int,
+) -> None:
     where = source.where(MANIFEST_PATH)
     try:
         raw = source.read(MANIFEST_PATH, MAX_MANIFEST_BYTES)
     except Unreadable as exc:
         report.add("file_unreadable", where, str(exc))
-        return report
+        return
     if raw is None:
         report.add(
             "manifest_missing", where, "no manifest: this is not a pith-mirror site, or it was stripped"
         )
-        return report
+        return
     try:
         manifest = parse_manifest(raw, where)
     except RecordError as exc:
         code = exc.code if exc.code == "manifest_invalid" else "manifest_invalid"
         report.add(code, where, f"{exc.code}: {exc.detail}")
-        return report
+        return
     report.build_time = manifest.build_time
+    report.files_listed = len(manifest.files)
     computed = root_hash(manifest.files)
     if computed != manifest.root_hash:
         report.add(
@@ -577,9 +708,7 @@ def verify_site(
     verified: dict[str, tuple[str, str]] = {}
     pages: dict[str, PageFacts] = {}
     for part in _check_all(source, manifest.files, keyring, max_record_bytes, jobs):
-        report.problems.extend(part.problems)
-        report.files_checked += part.files_checked
-        report.records_checked += part.records_checked
+        _merge(report, part)
         verified.update(part.verified)
         pages.update(part.pages)
     for suffix, (pn, h) in sorted(verified.items()):
@@ -594,4 +723,3 @@ def verify_site(
         if problem:
             report.add("record_page_mismatch", source.where(page_rel), problem)
     _check_age(manifest, now or datetime.now(UTC), max_age_days, report)
-    return report

@@ -9,16 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from generator.archive import archive_site
-from generator.errors import SiteCheckError, UsageError
+from generator.deadline import Deadline, deadline_seconds
+from generator.errors import DeadlineError, SiteCheckError, UsageError
 from generator.keyring import load_keyring
 from generator.signing import generate_key, load_public_key
-from generator.sitecheck import DEFAULT_MAX_AGE_DAYS, open_source, verify_site
+from generator.sitecheck import DEFAULT_MAX_AGE_DAYS, SiteReport, open_source, verify_site
 from generator.store import DB_NAME, iter_responses
 from generator.warc import write_warc
 
 log = logging.getLogger("generator.trust")
 
 COMMANDS = ("keygen", "verify-site", "archive")
+
+VERIFY_SITE_EXIT = """\
+verify-site also exits 124 when it stopped at its --deadline: nothing was concluded (the site is
+not verified; any problem found before the deadline is listed)."""
 
 
 def _logging_flags(p: argparse.ArgumentParser) -> None:
@@ -47,8 +52,10 @@ def add_commands(sub: Any, epilog: str) -> None:
         description="Check a mirror (folder, unpacked archive, or http(s) URL) trusting nothing in it:\n"
         "every file matches the manifest and nothing unlisted is present, the manifest signature\n"
         "verifies, every record copy re-verifies against the keyring, every record page shows its\n"
-        "record's hash and pith number. Prints every problem with its code; exit 1 on any.",
-        epilog=epilog,
+        "record's hash and pith number. Prints every problem with its code; exit 1 on any.\n"
+        "--deadline bounds the whole check: at the deadline it stops (over HTTP, cancelling the\n"
+        "requests in flight), says how far it got, and exits 124 - a check cut short never passes.",
+        epilog=f"{epilog}\n{VERIFY_SITE_EXIT}",
         formatter_class=fmt,
     )
     v.add_argument("target", metavar="DIR|URL", help="site folder or base URL")
@@ -79,6 +86,14 @@ def add_commands(sub: Any, epilog: str) -> None:
         default=0,
         metavar="N",
         help="worker processes for a folder (default: number of cores, at most 8)",
+    )
+    v.add_argument(
+        "--deadline",
+        type=float,
+        metavar="S",
+        help="stop the whole check after S seconds, concluding nothing (exit status 124: the site "
+        "is NOT verified); over HTTP the requests in flight are cancelled, in a folder it stops "
+        "before the next file; 0 for none (default: none)",
     )
     _logging_flags(v)
 
@@ -136,17 +151,21 @@ def _verify_site(args: argparse.Namespace) -> int:
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (auto) or more")
     jobs = args.jobs or max(1, min(os.cpu_count() or 1, 8))
+    seconds = deadline_seconds(args.deadline, "verify-site")
     key = load_public_key(args.key) if args.key else None
     keyring = load_keyring(args.keyring or ())
-    source = open_source(args.target)
+    # the deadline counts from here: the check itself, not reading the keys given
+    source = open_source(args.target, deadline=Deadline.start(seconds) if seconds else None)
     try:
         report = verify_site(source, keyring, key=key, max_age_days=args.max_age, jobs=jobs)
+    except DeadlineError as exc:
+        if isinstance(exc.report, SiteReport):
+            _log_findings(exc.report)
+        log.error("error: %s", exc.detail)
+        return exc.exit_code
     finally:
         source.close()
-    for warning in report.warnings:
-        log.warning("warning: %s", warning)
-    for problem in report.problems:
-        log.error("%s", problem)
+    _log_findings(report)
     if not report.ok:
         raise SiteCheckError(report.problems)
     signed = f"signed by {report.signed_by}" if report.signed_by else "not signed"
@@ -159,6 +178,13 @@ def _verify_site(args: argparse.Namespace) -> int:
         report.build_time,
     )
     return 0
+
+
+def _log_findings(report: SiteReport) -> None:
+    for warning in report.warnings:
+        log.warning("warning: %s", warning)
+    for problem in report.problems:
+        log.error("%s", problem)
 
 
 def _write_warc(store_dir: Path, out_base: Path) -> Path:

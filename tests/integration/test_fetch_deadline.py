@@ -21,6 +21,7 @@ from generator import synth
 from generator.cli import main
 from generator.config import Config, load_config
 from generator.errors import DeadlineError, UsageError
+from generator.fetch import FetchReport
 from generator.fetch_cli import _deadline
 from generator.keyring import load_keyring
 from generator.sources.remote import DEFAULT_KINDS, site_path
@@ -170,7 +171,7 @@ def test_deadline_error_is_typed_and_carries_the_report(
     exc = caught.value
     assert (exc.code, exc.url, exc.exit_code) == ("deadline", server.url, 124)
     assert "deadline of 0.5 s after 3 of 8 record(s)" in str(exc)
-    assert exc.report is not None
+    assert isinstance(exc.report, FetchReport)
     assert (exc.report.asked, exc.report.fetched, exc.report.failures) == (N, QUICK, [])
     assert exc.report.requests >= QUICK * 6
     assert _stored(store) == set(suffixes[:QUICK])
