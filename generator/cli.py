@@ -30,8 +30,10 @@ Build a verified static mirror of Pith (pith.science) records.
 Every record's canonical hash, identifiers and Ed25519 receipt are checked against a pinned
 keyring (Pith's published key is built in) before anything is published."""
 
-EPILOG = """\
-exit status: 0 ok; 1 build or verification failed; 2 usage or configuration error.
+EXIT_STATUS = "exit status: 0 ok; 1 build or verification failed; 2 usage or configuration error."
+# for the commands that read a configuration file (build, verify, fetch)
+EPILOG = f"""\
+{EXIT_STATUS}
 Settings may also come from pith-mirror.toml (see README); flags override it."""
 
 
@@ -184,7 +186,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="record file, JSON Lines file or directory",
     )
     _add_common(v)
-    add_trust_commands(sub, EPILOG)
+    add_trust_commands(sub, EXIT_STATUS)
 
     from generator import bench
 
@@ -206,7 +208,7 @@ def _add_site_tools(sub: Any) -> None:
         help="check that a built site can be deployed to GitHub Pages",
         description="Fail (exit 1) with every reason a built tree would break a GitHub Pages "
         "deploy: site over 1 GB, a file over 100 MB, symbolic or hard links, no .nojekyll.",
-        epilog=EPILOG,
+        epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("directory", type=Path, metavar="DIR", help="the built site")
@@ -215,7 +217,7 @@ def _add_site_tools(sub: Any) -> None:
         help="preview a built site on 127.0.0.1",
         description="Serve a built site on 127.0.0.1 for preview, optionally under a subpath "
         "(as GitHub Pages serves a project site at /<repo>/).",
-        epilog=EPILOG,
+        epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument(
@@ -376,5 +378,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("error: %s", exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        log.error("interrupted; the previous site is untouched")
+        log.error("interrupted; the previous site is untouched" if args.command == "build" else "interrupted")
         return 130

@@ -42,6 +42,45 @@ def test_every_option_has_help_text() -> None:
             assert action.help, f"{name}: {action.dest} has no help text"
 
 
+def test_help_names_a_configuration_file_only_where_one_is_read() -> None:
+    """build, verify and fetch read pith-mirror.toml (``-c``); the other commands do not, and
+    their help does not say they do."""
+    for name, text in _subcommands().items():
+        if name == "bench":
+            continue
+        reads_config = "--config" in text
+        assert ("pith-mirror.toml" in text) == reads_config, name
+        assert reads_config == (name in {"build", "verify", "fetch"}), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["build", "-o", "{tmp}/s"], "interrupted; the previous site is untouched"),
+        (["verify", str(UNSIGNED)], "interrupted"),
+        (["check-pages", "{tmp}"], "interrupted"),
+    ],
+)
+def test_interrupt_message_fits_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    said: str,
+) -> None:
+    """Ctrl-C exits 130; only a build speaks of the previous site (nothing else touches one)."""
+    import generator.cli as cli
+
+    def interrupted(*_args: object, **_kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_build", interrupted)
+    monkeypatch.setattr(cli, "_site_tool", interrupted)
+    capsys.readouterr()
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [said]
+
+
 def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "-q", "-o", str(tmp_path / "s")]) == 0
     assert main(["verify", str(UNSIGNED), "-q"]) == 1
