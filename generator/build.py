@@ -141,7 +141,8 @@ def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Pa
     _init_worker(config, keyring, staging)
 
 
-# (input position, summary, error, files written as (path, sha256, size))
+# (input position, summary, error, files written (or, verifying only, to write) as (path,
+# sha256, size), columns)
 Result = tuple[
     int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...], Columns | None
 ]
@@ -179,15 +180,16 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         if refused is not None:
             out.append((seq, None, refused, (), None))
             continue
-        written: list[tuple[str, str, int]] = []
         if staging is not None:
             for f, sha, size in digests:
                 same = held.get(f.dest_path) == (sha, size)
                 if not (same and is_plain(staging / paths.safe_rel(f.dest_path), size)):
                     put_file(staging, f.dest_path, f.data)
-                written.append((f.dest_path, sha, size))
+        # listed without a staging tree too (verify): the build's file list is what the checks
+        # after the per-record stage compare (shared integrity documents, and their rollback)
+        written = tuple((f.dest_path, sha, size) for f, sha, size in digests)
         cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
-        out.append((seq, summary, None, tuple(written), cols))
+        out.append((seq, summary, None, written, cols))
     return out
 
 
