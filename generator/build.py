@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -133,6 +134,17 @@ def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return None if len(data) > max_bytes else data
+
+
+def _published_file(live: Path, max_bytes: int, rel: str) -> bool:
+    """Whether the live site has a plain file at ``rel`` that a build of it could have written
+    (as ``_published_copy`` reads it: not through a symlink at the end, nor larger than any
+    input may be), found with one ``lstat`` and no read."""
+    try:
+        st = os.lstat(live / paths.safe_rel(rel))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
 
 
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
@@ -513,12 +525,17 @@ def _run_build(
             report.stage_times["verify+render"] = time.monotonic() - t0
             ts = time.monotonic()
             found = scan if stream_from_scan and scan is not None else None
+            # a paper whose integrity findings the live site publishes may not lose them (the
+            # workers cannot tell: another version of the paper may bring them); no live site
+            # (a first build), nothing to look up
+            live = os.path.isdir(config.output)
             settled = settle(
                 db,
                 config.strict,
                 based,
                 gone=found.gone if found is not None else None,
                 moved=found.moved if found is not None else None,
+                published=partial(_published_file, config.output, config.max_record_bytes) if live else None,
             )
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))
