@@ -136,12 +136,12 @@ def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
-def _published_file(live: Path, max_bytes: int, rel: str) -> bool:
-    """Whether the live site has a plain file at ``rel`` that a build of it could have written
-    (as ``_published_copy`` reads it: not through a symlink at the end, nor larger than any
-    input may be), found with one ``lstat`` and no read."""
+def _published_file(live: str, max_bytes: int, rel: str) -> bool:
+    """Whether the live site (the directory ``live``) has a plain file at ``rel`` that a build
+    of it could have written (as ``_published_copy`` reads it: not through a symlink at the
+    end, nor larger than any input may be), found with one ``lstat`` and no read."""
     try:
-        st = os.lstat(live / paths.safe_rel(rel))
+        st = os.lstat(f"{live}/{paths.safe_rel(rel)}")
     except (FileNotFoundError, NotADirectoryError):
         return False
     return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
@@ -535,7 +535,9 @@ def _run_build(
                 based,
                 gone=found.gone if found is not None else None,
                 moved=found.moved if found is not None else None,
-                published=partial(_published_file, config.output, config.max_record_bytes) if live else None,
+                published=partial(_published_file, os.fspath(config.output), config.max_record_bytes)
+                if live
+                else None,
             )
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))

@@ -27,7 +27,6 @@ from typing import Any, overload
 from generator import paths
 from generator.columns import COLUMN_NAMES, COLUMN_TYPES, TEXT_COLUMNS, Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
-from generator.identifiers import is_arxiv_id
 from generator.keyring import parse_time
 from generator.render.site import RecordSummary, Renderer
 from generator.verify.record import WARNING
@@ -37,7 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, {columns});
-CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
+CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq, arxiv_id);
 {carried};
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
@@ -691,7 +690,7 @@ def integrity_rollbacks(
                 f"AND rel LIKE '%{INTEGRITY_TAIL}'"
             )
         )
-    rel_of = {a: paths.integrity_json(a) for a in sorted(candidates) if is_arxiv_id(a)}
+    rel_of = {a: paths.integrity_json(a) for a in sorted(candidates)}  # ids verify_record checked
     # based: what this build wrote (temp.noted) and what the previous build listed (files)
     written = _present(db, "temp.noted" if based else "files", list(rel_of.values()))
     listed = _present(db, "files", list(rel_of.values())) if based else written
