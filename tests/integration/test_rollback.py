@@ -364,6 +364,21 @@ def test_integrity_gone_from_the_input_is_a_rollback(
     assert _listed(out, _suffix(versions[0])) == _listed(out, _suffix(versions[1])) == set()
 
 
+def test_integrity_the_build_would_not_publish_is_a_rollback(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]]
+) -> None:
+    """A copy of the findings that is refused (not JSON) does not replace the published one."""
+    out = tmp_path / "site"
+    _run(out, keyring_file, _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}))
+    before = _live(out)
+    broken = _mirror(tmp_path / "broken", test_key, versions, {PAPER, OTHER})
+    (broken / INTEGRITY).write_bytes(b"{not json")
+    with pytest.raises(BuildFailedError) as caught:
+        _run(out, keyring_file, broken)
+    assert {d for _w, d in _named(caught.value.failures)} == {GONE_DETAIL} and len(caught.value.failures) == 2
+    assert _live(out) == before
+
+
 @pytest.mark.parametrize("incremental", [False, True])
 def test_one_version_with_integrity_keeps_the_paper(
     tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]], incremental: bool
