@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -135,13 +136,25 @@ def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
+def _published_file(live: str, max_bytes: int, rel: str) -> bool:
+    """Whether the live site (the directory ``live``) has a plain file at ``rel`` that a build
+    of it could have written (as ``_published_copy`` reads it: not through a symlink at the
+    end, nor larger than any input may be), found with one ``lstat`` and no read."""
+    try:
+        st = os.lstat(f"{live}/{paths.safe_rel(rel)}")
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
+
+
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
     """A pool worker ends with the build that forked it, and does not keep its lock."""
     bind_to_parent(parent)
     _init_worker(config, keyring, staging)
 
 
-# (input position, summary, error, files written as (path, sha256, size))
+# (input position, summary, error, files written (or, verifying only, to write) as (path,
+# sha256, size), columns)
 Result = tuple[
     int, RecordSummary | None, RecordError | None, tuple[tuple[str, str, int], ...], Columns | None
 ]
@@ -179,15 +192,16 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         if refused is not None:
             out.append((seq, None, refused, (), None))
             continue
-        written: list[tuple[str, str, int]] = []
         if staging is not None:
             for f, sha, size in digests:
                 same = held.get(f.dest_path) == (sha, size)
                 if not (same and is_plain(staging / paths.safe_rel(f.dest_path), size)):
                     put_file(staging, f.dest_path, f.data)
-                written.append((f.dest_path, sha, size))
+        # listed without a staging tree too (verify): the build's file list is what the checks
+        # after the per-record stage compare (shared integrity documents, and their rollback)
+        written = tuple((f.dest_path, sha, size) for f, sha, size in digests)
         cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
-        out.append((seq, summary, None, tuple(written), cols))
+        out.append((seq, summary, None, written, cols))
     return out
 
 
@@ -511,12 +525,19 @@ def _run_build(
             report.stage_times["verify+render"] = time.monotonic() - t0
             ts = time.monotonic()
             found = scan if stream_from_scan and scan is not None else None
+            # a paper whose integrity findings the live site publishes may not lose them (the
+            # workers cannot tell: another version of the paper may bring them); no live site
+            # (a first build), nothing to look up
+            live = os.path.isdir(config.output)
             settled = settle(
                 db,
                 config.strict,
                 based,
                 gone=found.gone if found is not None else None,
                 moved=found.moved if found is not None else None,
+                published=partial(_published_file, os.fspath(config.output), config.max_record_bytes)
+                if live
+                else None,
             )
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))

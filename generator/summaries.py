@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+from generator import paths
 from generator.columns import COLUMN_NAMES, COLUMN_TYPES, TEXT_COLUMNS, Columns, Row, columns, row_from_text
 from generator.errors import RecordError, VerificationError
 from generator.keyring import parse_time
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS pending (
   seq INTEGER PRIMARY KEY, suffix TEXT NOT NULL, raw_sha256 TEXT NOT NULL, input_key TEXT NOT NULL,
   where_ TEXT NOT NULL, submitted_at TEXT NOT NULL, signed_key TEXT, {columns});
-CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq);
+CREATE INDEX IF NOT EXISTS temp.pending_suffix ON pending (suffix, seq, arxiv_id);
 {carried};
 CREATE TABLE IF NOT EXISTS summaries (
   suffix TEXT PRIMARY KEY, submitted_at TEXT NOT NULL, input_key TEXT NOT NULL,
@@ -496,6 +497,7 @@ def settle(
     based: bool = False,
     gone: Sequence[str] | None = None,
     moved: Sequence[tuple[str, str]] | None = None,
+    published: Callable[[str], bool] | None = None,
 ) -> Settled:
     """One summary per record; different bytes for one record are a conflict.
 
@@ -512,7 +514,12 @@ def settle(
     the input scan found them, are the previous input keys that no input has now (else they
     are found here, from ``carried``); ``moved``, when it found them, are (place, input key) of
     the carried inputs whose place changed (else they are found here, from ``carried`` and
-    ``places``)."""
+    ``places``).
+
+    With ``published`` (site path -> whether the live site publishes a file there; None when
+    there is no live site), a paper whose integrity findings the live site publishes and that
+    this build would publish without them is refused, every accepted version of it
+    (``rollback``: ``integrity_rollbacks``)."""
     out = Settled()
     if based:
         if gone is not None:  # the input keys no input has now, as the scan found them
@@ -594,6 +601,8 @@ def settle(
                 out.refused_files.extend(summary.outputs)
                 out.refused_keys.append(str(key))
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+    if published is not None:
+        integrity_rollbacks(db, based, out, published)
     if based:
         # records that left, lost a conflict or were replaced: their rows go, their files may
         # the files of records that left; a record verified now under an input key that left
@@ -648,6 +657,128 @@ def settle(
     if newest is not None:
         out.newest = parse_time(str(newest))
     return out
+
+
+INTEGRITY_TAIL = "/integrity.json"
+
+
+def integrity_rollbacks(
+    db: sqlite3.Connection, based: bool, out: Settled, published: Callable[[str], bool]
+) -> None:
+    """Refuse (``rollback``) every accepted version of a paper whose integrity findings
+    (``pith/{arxiv_id}/integrity.json``, which the versions of a paper share) the live site
+    publishes (``published(path)``) and this build would not: no accepted record has a copy
+    that verified. Called by ``settle`` once the records refused for other reasons are known
+    (``out``), before the accepted ones go into ``summaries``. A paper none of whose records
+    is accepted any more (it left the input) loses its findings without error.
+
+    Cheap where nothing can have changed. Only the papers whose file this build may not
+    produce are looked at: of the records verified now, those whose file no record wrote (or
+    a refused one did); based on the previous build, also those whose file a record that left
+    or was replaced had. Based on the previous build, a file its list does not hold is not
+    live (that list is the live tree's) and costs nothing more; every other candidate costs
+    one ``published`` call (an ``lstat``). The accepted records of a paper are looked up only
+    for candidates that another of its records may still provide, and for a rollback."""
+    refused = {rel for rel in out.refused_files if rel.endswith(INTEGRITY_TAIL)}
+    candidates = {str(a) for (a,) in db.execute("SELECT DISTINCT arxiv_id FROM pending")}
+    candidates.update(rel[len("pith/") : -len(INTEGRITY_TAIL)] for rel in refused)
+    if based:  # files of records that left, lost a conflict or were replaced
+        candidates.update(
+            str(rel)[len("pith/") : -len(INTEGRITY_TAIL)]
+            for (rel,) in db.execute(
+                "SELECT DISTINCT rel FROM owners WHERE input_key IN (SELECT input_key FROM temp.gone) "
+                f"AND rel LIKE '%{INTEGRITY_TAIL}'"
+            )
+        )
+    rel_of = {a: paths.integrity_json(a) for a in sorted(candidates)}  # ids verify_record checked
+    # based: what this build wrote (temp.noted) and what the previous build listed (files)
+    written = _present(db, "temp.noted" if based else "files", list(rel_of.values()))
+    listed = _present(db, "files", list(rel_of.values())) if based else written
+    missing: list[str] = []  # no accepted record provides the file, if the live site has it
+    unsure: list[str] = []  # an accepted record may provide it: look
+    for arxiv_id, rel in rel_of.items():
+        if rel in written and rel not in refused:
+            continue  # a record verified now wrote it, and was not refused
+        if based and rel not in listed:
+            continue  # not in the live tree
+        if not based and rel not in written:
+            missing.append(arxiv_id)  # no record wrote it, and none is carried
+        else:
+            unsure.append(arxiv_id)
+    accepted = _accepted_of(db, based, unsure) if unsure else {}
+    missing.extend(a for a in unsure if not any(rel_of[a] in outputs for *_r, outputs in accepted[a]))
+    gone = sorted(a for a in missing if published(rel_of[a]))
+    if not gone:
+        return
+    for arxiv_id, records in sorted(_accepted_of(db, based, gone).items()):
+        detail = (
+            f"{rel_of[arxiv_id]}: the live site publishes it and no input of this paper has a copy "
+            "that could replace it"
+        )
+        for seq, key, where, pith, carried, outputs in records:
+            out.failures.append(VerificationError("rollback", f"{where} ({pith})", detail))
+            if carried:  # goes like a record that left the input
+                db.execute("INSERT OR IGNORE INTO temp.gone VALUES (?)", (key,))
+            else:
+                out.refused_files.extend(outputs)
+                out.refused_keys.append(key)
+                db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+
+
+def _present(db: sqlite3.Connection, table: str, rels: list[str]) -> set[str]:
+    """Those of ``rels`` that ``table`` (a table keyed by ``rel``) holds."""
+    found: set[str] = set()
+    for i in range(0, len(rels), 500):
+        part = rels[i : i + 500]
+        cur = db.execute(f"SELECT rel FROM {table} WHERE rel IN ({','.join('?' * len(part))})", part)
+        found.update(str(r) for (r,) in cur)
+    return found
+
+
+# an accepted record: (input position, input key, where, Pith number, carried?, its outputs)
+_Accepted = tuple[int, str, str, str, bool, tuple[str, ...]]
+
+
+def _accepted_of(db: sqlite3.Connection, based: bool, arxiv_ids: Sequence[str]) -> dict[str, list[_Accepted]]:
+    """arXiv id -> its accepted records, in input order: the records verified now that
+    ``pending`` still holds and, based on the previous build, the carried records that stay.
+    One pass over ``pending``, and one over an index of ``summaries`` (arXiv ids are not
+    indexed: this runs for few papers, and rarely)."""
+    found: dict[str, list[_Accepted]] = {a: [] for a in arxiv_ids}
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS papers (arxiv_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.execute("DELETE FROM temp.papers")
+    db.executemany("INSERT OR IGNORE INTO temp.papers VALUES (?)", [(a,) for a in arxiv_ids])
+    try:
+        for seq, key, where, pith, arxiv_id, data in db.execute(
+            "SELECT seq, input_key, where_, pith_number, arxiv_id, data FROM pending "
+            "WHERE arxiv_id IN (SELECT arxiv_id FROM temp.papers)"
+        ).fetchall():
+            outputs = summary_from_json(data).outputs
+            found[str(arxiv_id)].append((int(seq), str(key), str(where), str(pith), False, outputs))
+        if based:
+            # the carried records of those papers: their SUFFIXes from a narrow index first
+            suffixes = [
+                str(s)
+                for (s,) in db.execute(
+                    "SELECT suffix FROM summaries WHERE arxiv_id IN (SELECT arxiv_id FROM temp.papers)"
+                ).fetchall()
+            ]
+            for suffix in suffixes:
+                row = db.execute(
+                    "SELECT c.seq, s.input_key, c.where_, s.pith_number, s.arxiv_id, s.data FROM summaries s "
+                    "JOIN carried c USING (input_key) WHERE s.suffix = ? "
+                    "AND s.input_key NOT IN (SELECT input_key FROM temp.gone)",
+                    (suffix,),
+                ).fetchone()
+                if row is not None:
+                    seq, key, where, pith, arxiv_id, data = row
+                    outputs = summary_from_json(data).outputs
+                    found[str(arxiv_id)].append((int(seq), str(key), str(where), str(pith), True, outputs))
+    finally:
+        db.execute("DELETE FROM temp.papers")
+    for records in found.values():
+        records.sort()
+    return found
 
 
 def held_files(db: sqlite3.Connection, input_keys: Sequence[str]) -> dict[str, dict[str, tuple[str, int]]]:

@@ -121,8 +121,9 @@ def dropped(
     """A ``rollback`` error when the live site publishes this record's ``events.json``, bundle
     or state and the build would not (``produced``: the paths it writes for the record),
     because its input has none or one that does not verify; None otherwise. (The integrity
-    findings are not asked about: versions of one paper share them, and another version may
-    publish them.)"""
+    findings are not asked about here: versions of one paper share them, and another version
+    may publish them. The build asks about them once every record is settled, in
+    ``summaries.integrity_rollbacks``.)"""
     for rel in (paths.events_json(rec.suffix), paths.bundle_json(rec.suffix), paths.state_json(rec.suffix)):
         if rel not in produced and published(rel) is not None:
             return _rollback(

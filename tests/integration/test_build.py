@@ -265,6 +265,9 @@ def test_versions_with_different_integrity_documents_fail_closed(
         build(tmp_path / "site", *trees, keyring_files=(keyring_file,))
     assert [f.code for f in info.value.failures] == ["conflicting_copies"]
     assert f"pith/{arxiv}/integrity.json" in str(info.value.failures[0])
+    # verify, which writes nothing, finds the same
+    config = Config(sources=tuple(trees), output=tmp_path / "site", keyring_files=(keyring_file,))
+    assert [f.code for f in run_build(config, write=False, progress=False).failures] == ["conflicting_copies"]
     # the same document beside both versions is one file, and fine
     same = trees[0] / "pith" / arxiv / "integrity.json"
     (trees[1] / "pith" / arxiv / "integrity.json").write_bytes(same.read_bytes())

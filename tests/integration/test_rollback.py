@@ -5,25 +5,40 @@ findings, a fetched events.json, the record's own events) may change only by gro
 whose input would replace a published copy with one that drops or changes an event, or a state
 whose event count fell, fails closed with ``rollback`` (``--skip-invalid`` skips that record and
 reports it); a copy that only grows is published.
+
+The integrity findings (``pith/{arxiv_id}/integrity.json``) belong to a paper, whose versions
+share them: a paper the live site publishes them for may not lose them while any version of it
+stays, and every version is refused when none brings a copy.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator.build import run_build
+from generator.build import SERIAL_BELOW, BuildReport, run_build
 from generator.config import Config
 from generator.errors import BuildFailedError, RecordError
 from generator.identifiers import suffix_from_hash
+from generator.incremental import state_path
 from generator.report import read_report
 from generator.sources.local import load_records
-from generator.synth import TestKey, make_bundle, make_record, make_state, mirror_files
+from generator.synth import (
+    TestKey,
+    dump_record,
+    make_bundle,
+    make_record,
+    make_state,
+    mirror_files,
+    random_record,
+)
 from generator.verify import verify_record
 from generator.verify.growth import rolled_back
+from tests.integration.test_incremental import state_bytes
 
 
 def _write(root: Path, files: dict[str, bytes]) -> None:
@@ -213,3 +228,254 @@ def test_events_json_may_only_grow(
         assert _site(out) == before
     _build(tree("three", events), out, keyring_file, incremental=incremental)
     assert json.loads((out / rel).read_bytes())["events"] == events
+
+
+# -- the integrity findings, which the versions of one paper share -----------------------------
+PAPER, OTHER = "2604.20237", "2605.11997"
+INTEGRITY = f"pith/{PAPER}/integrity.json"
+GONE_DETAIL = (
+    f"{INTEGRITY}: the live site publishes it and no input of this paper has a copy that could replace it"
+)
+
+
+@pytest.fixture
+def versions(test_key: TestKey) -> list[dict[str, Any]]:
+    """Two versions of PAPER, and one record of OTHER."""
+    return [
+        make_record(test_key, arxiv_id=PAPER, version=1, title="Findings, first version"),
+        make_record(test_key, arxiv_id=PAPER, version=2, title="Findings, second version"),
+        make_record(test_key, arxiv_id=OTHER, title="Keeps its findings"),
+    ]
+
+
+def _mirror(root: Path, key: TestKey, records: list[dict[str, Any]], findings: set[str]) -> Path:
+    """A mirror-shaped folder of ``records``, with integrity findings for the papers in
+    ``findings`` (a mirror tree gives a paper's findings to each of its versions there)."""
+    root.mkdir(parents=True)
+    for rec in records:
+        arxiv_id = rec["canonical_record"]["source"]["id"]
+        _write(root, mirror_files(key, rec, integrity=None if arxiv_id in findings else {}))
+    return root
+
+
+def _filler(root: Path, key: TestKey, count: int, seed: int) -> Path:
+    """``count`` records without findings, as plain files (new ones for each ``seed``, so that
+    an incremental build verifies them again and, past ``SERIAL_BELOW``, in the pool)."""
+    root.mkdir(parents=True)
+    rng = random.Random(seed)
+    for n in range(count):
+        (root / f"f{n:04d}.json").write_bytes(dump_record(random_record(key, rng, 1000 * seed + n)))
+    return root
+
+
+def _run(out: Path, keyring: Path, *sources: Path, **kw: Any) -> BuildReport:
+    config = Config(sources=sources, output=out, keyring_files=(keyring,), source_date_epoch=1767225600, **kw)
+    return run_build(config, progress=False)
+
+
+def _live(out: Path) -> dict[str, bytes]:
+    """The live site and, beside it, the build state of an incremental build."""
+    return {**_site(out), **({"<state>": state_bytes(out)} if state_path(out).exists() else {})}
+
+
+def _suffix(rec: dict[str, Any]) -> str:
+    return suffix_from_hash(rec["canonical_sha256"])
+
+
+def _named(failures: list[RecordError]) -> set[tuple[str, str]]:
+    """(where, detail) of each failure, all of them ``rollback``."""
+    assert {f.code for f in failures} == {"rollback"}
+    return {(f.where, f.detail) for f in failures}
+
+
+SITE_WIDE = ("browse", "search", "resolve", "mirror-index", "index.html")
+
+
+def _listed(out: Path, suffix: str) -> set[str]:
+    """Which of the listings, search index, resolver, mirror index and home page name a record."""
+    tops = ((rel.split("/")[0], data) for rel, data in _site(out).items())
+    return {top for top, data in tops if top in SITE_WIDE and suffix.encode() in data}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("incremental", [False, True])
+def test_integrity_gone_from_the_input_is_a_rollback(
+    tmp_path: Path,
+    test_key: TestKey,
+    keyring_file: Path,
+    versions: list[dict[str, Any]],
+    incremental: bool,
+    jobs: int,
+) -> None:
+    """The live site publishes a paper's findings; the input still has its versions, but none
+    with findings: every version is refused and the site kept (or, with --skip-invalid, the
+    paper is left out and the rest published). With two jobs, enough other records go with
+    them that the build uses its worker pool."""
+    out = tmp_path / "site"
+    fill = SERIAL_BELOW if jobs > 1 else 0
+    first = _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER})
+    _run(
+        out,
+        keyring_file,
+        first,
+        _filler(tmp_path / "fill1", test_key, fill, 1),
+        jobs=jobs,
+        incremental=incremental,
+    )
+    assert (out / INTEGRITY).is_file()
+    assert _listed(out, _suffix(versions[0])) == set(SITE_WIDE)
+    before = _live(out)
+
+    bare = _mirror(tmp_path / "bare", test_key, versions, {OTHER})
+    with pytest.raises(BuildFailedError) as caught:
+        _run(
+            out,
+            keyring_file,
+            bare,
+            _filler(tmp_path / "fill2", test_key, fill, 2),
+            jobs=jobs,
+            incremental=incremental,
+        )
+    assert _named(caught.value.failures) == {
+        (f"{bare / 'pith' / (_suffix(rec) + '.json')} ({rec['pith_number']})", GONE_DETAIL)
+        for rec in versions[:2]
+    }
+    assert _live(out) == before
+
+    report = _run(
+        out,
+        keyring_file,
+        bare,
+        _filler(tmp_path / "fill3", test_key, fill, 3),
+        jobs=jobs,
+        incremental=incremental,
+        skip_invalid=True,
+    )
+    assert [(f.code, f.detail) for f in report.failures] == [("rollback", GONE_DETAIL)] * 2
+    head, published = read_report(out)
+    assert [(s["code"], s["detail"]) for s in head["skipped"]] == [("rollback", GONE_DETAIL)] * 2
+    ids = [r["arxiv_id"] for r in published]
+    assert PAPER not in ids and OTHER in ids and len(ids) == 1 + fill
+    for rec in versions[:2]:
+        assert not (out / f"pith/{_suffix(rec)}.json").exists()
+        assert not (out / f"pith/{_suffix(rec)}").exists()
+    assert not (out / INTEGRITY).exists()
+    assert (out / f"pith/{OTHER}/integrity.json").is_file()
+    assert _listed(out, _suffix(versions[0])) == _listed(out, _suffix(versions[1])) == set()
+
+
+def test_integrity_the_build_would_not_publish_is_a_rollback(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]]
+) -> None:
+    """A copy of the findings that is refused (not JSON) does not replace the published one."""
+    out = tmp_path / "site"
+    _run(out, keyring_file, _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}))
+    before = _live(out)
+    broken = _mirror(tmp_path / "broken", test_key, versions, {PAPER, OTHER})
+    (broken / INTEGRITY).write_bytes(b"{not json")
+    with pytest.raises(BuildFailedError) as caught:
+        _run(out, keyring_file, broken)
+    assert {d for _w, d in _named(caught.value.failures)} == {GONE_DETAIL} and len(caught.value.failures) == 2
+    assert _live(out) == before
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_one_version_with_integrity_keeps_the_paper(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]], incremental: bool
+) -> None:
+    """The findings may come with any version of the paper: one that still has them is enough."""
+    out = tmp_path / "site"
+    _run(
+        out,
+        keyring_file,
+        _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}),
+        incremental=incremental,
+    )
+    held = (out / INTEGRITY).read_bytes()
+    with_findings = _mirror(tmp_path / "v1", test_key, [versions[0], versions[2]], {PAPER, OTHER})
+    without = _mirror(tmp_path / "v2", test_key, versions[1:2], set())
+    report = _run(out, keyring_file, without, with_findings, incremental=incremental)
+    assert report.failures == []
+    assert (out / INTEGRITY).read_bytes() == held
+    assert {r["arxiv_id"] for r in read_report(out)[1]} == {PAPER, OTHER} and len(read_report(out)[1]) == 3
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_paper_that_left_takes_its_integrity_with_it(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]], incremental: bool
+) -> None:
+    """Records that leave the input leave the site, findings and all: that is no rollback."""
+    out = tmp_path / "site"
+    _run(
+        out,
+        keyring_file,
+        _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}),
+        incremental=incremental,
+    )
+    report = _run(
+        out,
+        keyring_file,
+        _mirror(tmp_path / "rest", test_key, versions[2:], {OTHER}),
+        incremental=incremental,
+    )
+    assert report.failures == []
+    assert not (out / INTEGRITY).exists() and not (out / f"pith/{PAPER}").exists()
+    assert [r["arxiv_id"] for r in read_report(out)[1]] == [OTHER]
+
+
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_version_left_alone_without_integrity_is_a_rollback(
+    tmp_path: Path,
+    test_key: TestKey,
+    keyring_file: Path,
+    versions: list[dict[str, Any]],
+    incremental: bool,
+    skip: bool,
+) -> None:
+    """The first version is a plain file (no findings come with it), the second came from a
+    mirror with the paper's findings. When the second leaves, the first stays without them: a
+    rollback of the paper, named on the first version. In an incremental build the first
+    version is carried unchanged from the previous build (both builds skip invalid records or
+    neither does: the setting is part of what every page depends on)."""
+    out = tmp_path / "site"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "v1.json").write_bytes(dump_record(versions[0]))
+    first = _mirror(tmp_path / "first", test_key, versions[1:], {PAPER, OTHER})
+    _run(out, keyring_file, plain, first, incremental=incremental, skip_invalid=skip)
+    assert (out / INTEGRITY).is_file()
+    before = _live(out)
+    rest = _mirror(tmp_path / "rest", test_key, versions[2:], {OTHER})
+    if not skip:
+        with pytest.raises(BuildFailedError) as caught:
+            _run(out, keyring_file, plain, rest, incremental=incremental)
+        where = f"{plain / 'v1.json'} ({versions[0]['pith_number']})"
+        assert _named(caught.value.failures) == {(where, GONE_DETAIL)}
+        assert _live(out) == before
+        return
+
+    report = _run(out, keyring_file, plain, rest, incremental=incremental, skip_invalid=True)
+    if incremental:
+        assert report.incremental["carried"] == 2  # the first version and OTHER
+    assert [(f.code, f.detail) for f in report.failures] == [("rollback", GONE_DETAIL)]
+    assert [r["arxiv_id"] for r in read_report(out)[1]] == [OTHER]
+    assert not (out / INTEGRITY).exists()
+    assert not (out / f"pith/{_suffix(versions[0])}.json").exists()
+    assert _listed(out, _suffix(versions[0])) == set()
+
+
+@pytest.mark.parametrize("integrity", [False, True])
+def test_verify_reports_integrity_gone_against_the_live_site(
+    tmp_path: Path, test_key: TestKey, keyring_file: Path, versions: list[dict[str, Any]], integrity: bool
+) -> None:
+    """``verify`` (a build that writes nothing) compares with the live site the same way."""
+    out = tmp_path / "site"
+    _run(out, keyring_file, _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}))
+    src = _mirror(tmp_path / "again", test_key, versions, {PAPER, OTHER} if integrity else {OTHER})
+    config = Config(sources=(src,), output=out, keyring_files=(keyring_file,))
+    report = run_build(config, write=False, progress=False)
+    if integrity:
+        assert report.failures == []
+    else:
+        assert {d for _w, d in _named(report.failures)} == {GONE_DETAIL} and len(report.failures) == 2
