@@ -115,20 +115,31 @@ def _init_worker(config: Config, keyring: Keyring, staging: Path | None) -> None
     _worker["keyring"] = keyring
     _worker["staging"] = staging
     _worker["max_bytes"] = config.max_record_bytes
-    # no live site (a first build): nothing a record could roll back, and no file to open
-    live = os.path.isdir(config.output)
-    _worker["published"] = partial(_published_copy, config.output, config.max_record_bytes) if live else _none
+    _worker["published"] = _live_probe(config, _published_copy) or _none
 
 
 def _none(rel: str) -> None:
     return None
 
 
-def _published_copy(live: Path, max_bytes: int, rel: str) -> bytes | None:
-    """The bytes of ``rel`` in the live site, or None when it has no such file (or one larger
-    than any input may be, which no build of it wrote). Never through a symlink at the end."""
+T = TypeVar("T")
+
+
+def _live_probe(config: Config, probe: Callable[[str, int, str], T]) -> Callable[[str], T] | None:
+    """``probe`` (``_published_copy`` or ``_published_file``) bound to the live site and the
+    bound on a record's size; None when there is no live site (a first build): nothing can be
+    rolled back, and no file needs looking at."""
+    if not os.path.isdir(config.output):
+        return None
+    return partial(probe, os.fspath(config.output), config.max_record_bytes)
+
+
+def _published_copy(live: str, max_bytes: int, rel: str) -> bytes | None:
+    """The bytes of ``rel`` in the live site (the directory ``live``), or None when it has no
+    such file (or one larger than any input may be, which no build of it wrote). Never through
+    a symlink at the end."""
     try:
-        fd = os.open(live / paths.safe_rel(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(f"{live}/{paths.safe_rel(rel)}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
     with os.fdopen(fd, "rb") as fh:
@@ -234,7 +245,6 @@ def _reverify_chunk(items: list[tuple[str, str]]) -> list[RecordError | None]:
 
 
 # -- orchestration --------------------------------------------------------------------------
-T = TypeVar("T")
 
 
 def _chunks(records: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -526,18 +536,14 @@ def _run_build(
             ts = time.monotonic()
             found = scan if stream_from_scan and scan is not None else None
             # a paper whose integrity findings the live site publishes may not lose them (the
-            # workers cannot tell: another version of the paper may bring them); no live site
-            # (a first build), nothing to look up
-            live = os.path.isdir(config.output)
+            # workers cannot tell: another version of the paper may bring them)
             settled = settle(
                 db,
                 config.strict,
                 based,
                 gone=found.gone if found is not None else None,
                 moved=found.moved if found is not None else None,
-                published=partial(_published_file, os.fspath(config.output), config.max_record_bytes)
-                if live
-                else None,
+                published=_live_probe(config, _published_file),
             )
             if based:
                 shared_copies.extend(_carried_copies_replaced(db))
