@@ -86,6 +86,7 @@ from generator.summaries import (
     connect,
     meta_get,
     meta_set,
+    present_rels,
     resume,
     share_database,
     tune,
@@ -558,11 +559,7 @@ class IncrementalSite(StagedSite):
         try:
             for i in range(0, len(bad), 500):
                 part = bad[i : i + 500]
-                marks = ",".join("?" * len(part))
-                written = {
-                    str(r)
-                    for (r,) in self.db.execute(f"SELECT rel FROM temp.noted WHERE rel IN ({marks})", part)
-                }
+                written = present_rels(self.db, "temp.noted", part)
                 sizes = self._listed(part)
                 for rel in part:
                     if rel not in written and rel in sizes:

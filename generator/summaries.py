@@ -692,8 +692,8 @@ def integrity_rollbacks(
         )
     rel_of = {a: paths.integrity_json(a) for a in sorted(candidates)}  # ids verify_record checked
     # based: what this build wrote (temp.noted) and what the previous build listed (files)
-    written = _present(db, "temp.noted" if based else "files", list(rel_of.values()))
-    listed = _present(db, "files", list(rel_of.values())) if based else written
+    written = present_rels(db, "temp.noted" if based else "files", list(rel_of.values()))
+    listed = present_rels(db, "files", list(rel_of.values())) if based else written
     missing: list[str] = []  # no accepted record provides the file, if the live site has it
     unsure: list[str] = []  # an accepted record may provide it: look
     for arxiv_id, rel in rel_of.items():
@@ -725,7 +725,7 @@ def integrity_rollbacks(
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
 
 
-def _present(db: sqlite3.Connection, table: str, rels: list[str]) -> set[str]:
+def present_rels(db: sqlite3.Connection, table: str, rels: Sequence[str]) -> set[str]:
     """Those of ``rels`` that ``table`` (a table keyed by ``rel``) holds."""
     found: set[str] = set()
     for i in range(0, len(rels), 500):
