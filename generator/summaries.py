@@ -681,10 +681,10 @@ def integrity_rollbacks(
     for candidates that another of its records may still provide, and for a rollback."""
     refused = {rel for rel in out.refused_files if rel.endswith(INTEGRITY_TAIL)}
     candidates = {str(a) for (a,) in db.execute("SELECT DISTINCT arxiv_id FROM pending")}
-    candidates.update(rel[len("pith/") : -len(INTEGRITY_TAIL)] for rel in refused)
+    candidates.update(_paper_of(rel) for rel in refused)
     if based:  # files of records that left, lost a conflict or were replaced
         candidates.update(
-            str(rel)[len("pith/") : -len(INTEGRITY_TAIL)]
+            _paper_of(str(rel))
             for (rel,) in db.execute(
                 "SELECT DISTINCT rel FROM owners WHERE input_key IN (SELECT input_key FROM temp.gone) "
                 f"AND rel LIKE '%{INTEGRITY_TAIL}'"
@@ -723,6 +723,11 @@ def integrity_rollbacks(
                 out.refused_files.extend(outputs)
                 out.refused_keys.append(key)
                 db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+
+
+def _paper_of(rel: str) -> str:
+    """The arXiv id of a ``paths.integrity_json`` path."""
+    return rel[len("pith/") : -len(INTEGRITY_TAIL)]
 
 
 def present_rels(db: sqlite3.Connection, table: str, rels: Sequence[str]) -> set[str]:
