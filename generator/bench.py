@@ -163,10 +163,14 @@ class BuildRun:
     files_written: int
     published: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # CPU seconds of the per-record stage by part (build.CPU_PARTS), summed over the workers
+    record_cpu: dict[str, float] = field(default_factory=dict)
+    main_cpu_seconds: float = 0.0  # the build's main process (all its threads)
+    pooled: bool = False  # whether the records went through a pool (else the main process)
 
 
 _CHILD = """
-import json, logging, sys, time
+import json, logging, resource, sys, time
 from pathlib import Path
 from generator.build import run_build
 from generator.config import Config
@@ -179,7 +183,8 @@ t = time.monotonic()
 rep = run_build(cfg, progress=False)
 print(json.dumps({"seconds": time.monotonic() - t, "stages": rep.stage_times,
                   "files": rep.files_written, "published": len(rep.published),
-                  "extra": rep.incremental}))
+                  "extra": rep.incremental, "record_cpu": rep.record_cpu, "pooled": rep.pooled,
+                  "main_cpu": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}))
 """
 
 
@@ -228,6 +233,9 @@ def run_child_build(
         files_written=data["files"],
         published=data["published"],
         extra=data.get("extra") or {},
+        record_cpu=data.get("record_cpu") or {},
+        main_cpu_seconds=float(data.get("main_cpu") or 0.0),
+        pooled=bool(data.get("pooled")),
     )
 
 
@@ -496,6 +504,13 @@ def run_bench(
                 f"  {name}: {run.cpu_seconds:.1f} CPU-s, {run.kernel_seconds:.1f} in the kernel and "
                 f"{user:.1f} in user space ({user / n * 1e6:.0f} µs per record)"
             )
+        parts = cpu_parts(full)
+        results.update(build_cpu_parts=parts, **bound_over_floor(parts, floor.cpu_seconds))
+        _say("  build CPU-s by part: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+        _say(
+            f"  build/floor CPU time with the records' pages and columns costing nothing: "
+            f"{results['build_over_floor_cpu_bound']:.2f}"
+        )
 
         if single and jobs > 1:
             site1 = work / f"site1-{n}"
@@ -575,6 +590,29 @@ def run_bench(
         if removed:
             _say(f"removed the run's trees ({removed:,} files and directories)")
     return results
+
+
+def cpu_parts(run: BuildRun) -> dict[str, float]:
+    """A build's CPU seconds by part: the per-record stage's parts in the workers
+    (``build.CPU_PARTS``); the rest of its child processes' time (the workers' start-up,
+    passing records and results, re-verifying the record copies, and the site-wide steps an
+    incremental build runs beside the main process); and the main process (the state database,
+    the other site-wide steps, settling, publishing). They add up to the build's CPU time."""
+    parts = {f"record {k}": v for k, v in run.record_cpu.items()}
+    records = sum(parts.values())
+    main = run.main_cpu_seconds - (0.0 if run.pooled else records)
+    children = run.cpu_seconds - run.main_cpu_seconds - (records if run.pooled else 0.0)
+    parts["other child processes"] = max(0.0, children)
+    parts["main process"] = max(0.0, main)
+    return parts
+
+
+def bound_over_floor(parts: dict[str, float], floor_cpu: float) -> dict[str, float]:
+    """build/floor in CPU time as it is, and with the records' rendering and columns at no
+    cost: how far any renderer, however fast, could bring the ratio."""
+    total = sum(parts.values())
+    free = parts.get("record render", 0.0) + parts.get("record columns", 0.0)
+    return {"build_over_floor_cpu_bound": (total - free) / floor_cpu}
 
 
 def move_site(site: Path, trash: Trash) -> None:

@@ -100,6 +100,10 @@ class BuildReport:
     incremental: dict[str, Any] = field(default_factory=dict)
     outside_shard: int = 0  # inputs left to other shards (--suffix-prefix)
     kept_pages: int = 0  # site-wide pages an incremental build kept instead of rendering
+    # CPU seconds (user and kernel) the per-record stage spent in each of ``CPU_PARTS``, summed
+    # over the workers: where a build's time goes beyond the site-wide steps
+    record_cpu: dict[str, float] = field(default_factory=dict)
+    pooled: bool = False  # whether records went through a pool of processes (else this one)
 
     @property
     def skipped(self) -> int:
@@ -171,6 +175,13 @@ Result = tuple[
 ]
 
 
+# The parts of the per-record stage whose CPU time a build reports (``BuildReport.record_cpu``):
+# verifying a record; rendering its pages and documents; hashing, checking against the live
+# site and writing its files; and preparing its columns for the site-wide steps
+CPU_PARTS = ("verify", "render", "write", "columns")
+CpuParts = tuple[float, float, float, float]
+
+
 # What the staging tree holds of a record's files (rel -> (SHA-256, size)) when a build that
 # rebuilds every record starts from the spare: a file with the same bytes is left as it is.
 Held = dict[str, tuple[str, int]]
@@ -179,22 +190,30 @@ NOTHING_HELD: Held = {}
 Work = tuple[int, RawRecord, Held]
 
 
-def _process_chunk(chunk: list[Work]) -> list[Result]:
-    """Verify, render and write each record; returns what each record wrote, with hashes. A
-    file whose bytes the staging tree holds already (``held``, and a plain file of that size
-    there) is not written again. A record whose documents would roll back the live site's
-    copies (``growth.rolled_back``; the live copies of files ``held`` with the same bytes need
-    no reading) is refused."""
+def _process_chunk(chunk: list[Work]) -> tuple[list[Result], CpuParts]:
+    """Verify, render and write each record; returns what each record wrote, with hashes, and
+    the CPU time the chunk spent in each part (``CPU_PARTS``). A file whose bytes the staging
+    tree holds already (``held``, and a plain file of that size there) is not written again. A
+    record whose documents would roll back the live site's copies (``growth.rolled_back``; the
+    live copies of files ``held`` with the same bytes need no reading) is refused."""
     renderer: Renderer = _worker["renderer"]
     staging: Path | None = _worker["staging"]
     out: list[Result] = []
+    verifying = rendering = writing = cols_cpu = 0.0
+    clock = time.thread_time
     for seq, raw, held in chunk:
+        c0 = clock()
         try:
             rec = verify_record(raw, _worker["keyring"], max_bytes=_worker["max_bytes"])
         except RecordError as exc:
             out.append((seq, None, exc, (), None))
+            verifying += clock() - c0
             continue
+        c1 = clock()
         files, summary = renderer.render_record(rec)
+        c2 = clock()
+        verifying += c1 - c0
+        rendering += c2 - c1
         digests = [(f, hashlib.sha256(f.data).hexdigest(), len(f.data)) for f in files]
         changed = ((f.dest_path, f.data) for f, sha, size in digests if held.get(f.dest_path) != (sha, size))
         refused = rolled_back(rec, changed, _worker["published"]) or dropped(
@@ -202,6 +221,7 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         )
         if refused is not None:
             out.append((seq, None, refused, (), None))
+            writing += clock() - c2
             continue
         if staging is not None:
             for f, sha, size in digests:
@@ -211,9 +231,12 @@ def _process_chunk(chunk: list[Work]) -> list[Result]:
         # listed without a staging tree too (verify): the build's file list is what the checks
         # after the per-record stage compare (shared integrity documents, and their rollback)
         written = tuple((f.dest_path, sha, size) for f, sha, size in digests)
+        c3 = clock()
         cols = record_columns(summary, data_reader((f.dest_path, f.data) for f in files), renderer)
         out.append((seq, summary, None, written, cols))
-    return out
+        writing += c3 - c2
+        cols_cpu += clock() - c3
+    return out, (verifying, rendering, writing, cols_cpu)
 
 
 def _reverify_chunk(items: list[tuple[str, str]]) -> list[RecordError | None]:
@@ -503,7 +526,9 @@ def _run_build(
             # agree (or the build fails), other files are read back (a site step replaces them).
             shared_copies: list[tuple[str, str]] = []
             contested: set[str] = set()
-            for chunk_results in runner.map(_process_chunk, _chunks(chained, CHUNK)):
+            record_cpu = [0.0] * len(CPU_PARTS)
+            for chunk_results, chunk_cpu in runner.map(_process_chunk, _chunks(chained, CHUNK)):
+                record_cpu = [a + b for a, b in zip(record_cpu, chunk_cpu, strict=True)]
                 # each chunk's rows go in with one statement per table
                 pending: list[tuple[Any, ...]] = []
                 noting: list[tuple[str, str, int, str, str]] = []
@@ -533,6 +558,8 @@ def _run_build(
                     hashes.record(rel, hashlib.sha256(data).hexdigest(), len(data))
             bar.close()
             report.stage_times["verify+render"] = time.monotonic() - t0
+            report.record_cpu = dict(zip(CPU_PARTS, record_cpu, strict=True))
+            report.pooled = runner.pool is not None
             ts = time.monotonic()
             found = scan if stream_from_scan and scan is not None else None
             # a paper whose integrity findings the live site publishes may not lose them (the
@@ -568,6 +595,9 @@ def _run_build(
                 len(failures),
                 report.stage_times["verify+render"],
                 f" ({counts['carried']} carried unchanged)" if counts["carried"] else "",
+            )
+            log.info(
+                "verify+render CPU time: %s", ", ".join(f"{k} {v:.2f}s" for k, v in report.record_cpu.items())
             )
             if report.outside_shard:
                 log.info("%d input(s) belong to other shards (--suffix-prefix)", report.outside_shard)

@@ -4,6 +4,7 @@ with each other and with the tree it built."""
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from generator import bench
+from generator.build import CPU_PARTS, SERIAL_BELOW, run_build
+from generator.synth import TestKey
+from tests.integration.test_build_faults import make_site
 
 
 def test_bench_figures_describe_the_tree_it_built(tmp_path: Path) -> None:
@@ -27,6 +31,35 @@ def test_bench_figures_describe_the_tree_it_built(tmp_path: Path) -> None:
     assert r["floor_seconds"] > 0 and r["full_seconds"] > 0
     assert r["build_over_floor"] == pytest.approx(r["full_seconds"] / r["floor_seconds"])
     assert 0 < r["peak_main_mib"] <= r["peak_sum_mib"]
+    # the build's CPU time by part adds up to the whole; each part of the per-record stage took
+    # some; with pages and columns free the ratio can only be lower than it is
+    parts = r["build_cpu_parts"]
+    assert set(parts) == {*(f"record {k}" for k in CPU_PARTS), "other child processes", "main process"}
+    assert all(parts[f"record {k}"] > 0 for k in CPU_PARTS) and parts["main process"] > 0
+    assert sum(parts.values()) == pytest.approx(r["full_cpu_seconds"], rel=0.02)
+    free = parts["record render"] + parts["record columns"]
+    assert r["build_over_floor_cpu_bound"] == pytest.approx(
+        (r["full_cpu_seconds"] - free) / r["floor_cpu_seconds"], rel=0.02
+    )
+    assert r["build_over_floor_cpu_bound"] < r["build_over_floor_cpu"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_build_reports_the_cpu_time_of_each_part_of_the_record_stage(
+    tmp_path: Path, test_key: TestKey, jobs: int
+) -> None:
+    """``BuildReport.record_cpu``: every part of the per-record stage is timed, in this process
+    or in the pool's workers, and together they are no more than the CPU time the build used."""
+    site = make_site(tmp_path, test_key, jobs=jobs, incremental=False)
+    site.add(SERIAL_BELOW)
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    report = run_build(site.cfg, progress=False)
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    used = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True))
+    assert report.pooled is (jobs > 1)
+    assert list(report.record_cpu) == list(CPU_PARTS)
+    assert all(v > 0 for v in report.record_cpu.values()), report.record_cpu
+    assert sum(report.record_cpu.values()) <= used
 
 
 def test_bench_measures_every_stage_at_a_small_n(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
