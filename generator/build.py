@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import logging
 import multiprocessing
@@ -137,11 +138,16 @@ def _live_probe(config: Config, probe: Callable[[str, int, str], T]) -> Callable
 def _published_copy(live: str, max_bytes: int, rel: str) -> bytes | None:
     """The bytes of ``rel`` in the live site (the directory ``live``), or None when it has no
     such file (or one larger than any input may be, which no build of it wrote). Never through
-    a symlink at the end."""
+    a symlink at the end: a symlink there is an ``OutputError`` (``_live_symlink``)."""
+    path = f"{live}/{paths.safe_rel(rel)}"
     try:
-        fd = os.open(f"{live}/{paths.safe_rel(rel)}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _live_symlink(path) from None
+        raise
     with os.fdopen(fd, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return None if len(data) > max_bytes else data
@@ -149,13 +155,28 @@ def _published_copy(live: str, max_bytes: int, rel: str) -> bytes | None:
 
 def _published_file(live: str, max_bytes: int, rel: str) -> bool:
     """Whether the live site (the directory ``live``) has a plain file at ``rel`` that a build
-    of it could have written (as ``_published_copy`` reads it: not through a symlink at the
-    end, nor larger than any input may be), found with one ``lstat`` and no read."""
+    of it could have written (as ``_published_copy`` reads it: a symlink at the end is the same
+    ``OutputError``, and a file larger than any input may be is none), found with one ``lstat``
+    and no read."""
+    path = f"{live}/{paths.safe_rel(rel)}"
     try:
-        st = os.lstat(f"{live}/{paths.safe_rel(rel)}")
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
+    if stat.S_ISLNK(st.st_mode):
+        raise _live_symlink(path)
     return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
+
+
+def _live_symlink(path: str) -> OutputError:
+    """The error for a symlink at ``path`` in the live site, where the build must compare what
+    it would publish with what is published. No build publishes a symlink (the live site was
+    changed by hand, or by something else), so the build cannot tell what the site publishes
+    there, and stops: nothing is published and the previous site stays as it is."""
+    return OutputError(
+        f"{path}: a symlink in the live site, where a build publishes a regular file; the build "
+        "cannot tell what is published there, so it stopped (the previous site is untouched)"
+    )
 
 
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:
