@@ -601,8 +601,9 @@ class IncrementalSite(StagedSite):
     def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
         try:
             src = os.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=live_fd)
-        except OSError:
-            raise StaleStateError(f"{rel} is missing from the live site") from None
+        except OSError as exc:
+            what = "is a symlink in" if exc.errno == errno.ELOOP else "is missing from"
+            raise StaleStateError(f"{rel} {what} the live site") from None
         try:
             st = os.fstat(src)
             if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:

@@ -17,6 +17,7 @@ with an ``OutputError`` naming the file, and nothing is published.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 from pathlib import Path
@@ -524,6 +525,7 @@ def test_a_symlink_in_the_live_site_stops_the_build(
     versions: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     planted: str,
     incremental: bool,
     jobs: int,
@@ -565,9 +567,16 @@ def test_a_symlink_in_the_live_site_stops_the_build(
     where = Where(tmp_path / "probe-pids")
     _noting(monkeypatch, where)
 
+    # the build's log reaches caplog whatever an earlier ``main`` left on the logger
+    monkeypatch.setattr(logging.getLogger("generator"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("generator"), "handlers", [])
+    caplog.set_level(logging.WARNING, logger="generator")
     with pytest.raises(OutputError) as caught:
         _run(out, keyring_file, src, fill, jobs=jobs, incremental=incremental)
     assert str(caught.value) == expected
+    # an incremental build first copies the live tree, and says what stopped the copy
+    stopped = f"{rel} is a symlink in the live site): rebuilding every record"
+    assert (stopped in caplog.text) == incremental and "is missing" not in caplog.text
     [pid] = where.pids()
     assert (pid != os.getpid()) == (planted == "bundle" and jobs > 1)
     # the command: --skip-invalid does not skip it, and the exit status is 1
