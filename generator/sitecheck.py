@@ -13,10 +13,11 @@
 Every problem is collected (``SiteProblem`` with a stable code); nothing stops at the first.
 
 A source may be given a ``Deadline`` for the whole check (``verify-site --deadline``). Over HTTP
-the requests in flight when it passes are cancelled; in a folder it is looked at before each file
-is read (a read the kernel is blocked in cannot be interrupted: the check stops after it). A check
-that reaches its deadline raises ``DeadlineError`` carrying what it found so far, in a report that
-is ``cut_short`` and never ``ok``: a check cut short concludes nothing.
+the requests in flight when it passes are cancelled (the files of their batch already read are
+checked); in a folder it is looked at before each file is read (a read the kernel is blocked in
+cannot be interrupted: the check stops after it). A check that reaches its deadline raises
+``DeadlineError`` carrying what it found so far, in a report that is ``cut_short`` and never
+``ok``: a check cut short concludes nothing.
 """
 
 from __future__ import annotations
@@ -280,10 +281,23 @@ class HttpSource:
             yield from self._run_batch(batch)
 
     def _run_batch(self, batch: list[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
-        async def run() -> list[ReadResult]:
-            return list(await asyncio.gather(*(self._get(rel, limit) for rel, limit in batch)))
+        """The batch's results in order. When the deadline cuts the batch off, the requests
+        that had finished are still given (in order, without those cancelled), so that what
+        they bring is checked and counted, and then ``DeadlinePassed`` is raised."""
+        done: dict[int, ReadResult] = {}
 
-        yield from zip((rel for rel, _l in batch), self._run(run()), strict=True)
+        async def get(i: int, rel: str, limit: int) -> None:
+            done[i] = await self._get(rel, limit)
+
+        async def run() -> None:
+            await asyncio.gather(*(get(i, rel, limit) for i, (rel, limit) in enumerate(batch)))
+
+        try:
+            self._run(run())
+        except DeadlinePassed:
+            yield from ((batch[i][0], done[i]) for i in sorted(done))
+            raise
+        yield from ((rel, done[i]) for i, (rel, _l) in enumerate(batch))
 
     def list_files(self) -> list[str] | None:
         return None
