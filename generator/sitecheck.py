@@ -106,6 +106,7 @@ class SiteSource(Protocol):
     ``DeadlinePassed`` once ``deadline`` (None: no bound) has passed."""
 
     deadline: Deadline | None
+    name: str  # the site as messages name it: the folder, or the base URL without a final "/"
 
     def where(self, rel: str) -> str: ...
 
@@ -140,6 +141,7 @@ class DirSource:
         if not root.is_dir():
             raise UsageError(f"{root}: not a directory")
         self.root = root
+        self.name = str(root)
         self.deadline = deadline
 
     def __enter__(self) -> DirSource:
@@ -206,6 +208,7 @@ class HttpSource:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"{base_url}: not an http(s) URL")
         self.base = base_url if base_url.endswith("/") else base_url + "/"
+        self.name = self.base[:-1]
         self.settings = settings or HttpSettings(retries=2, concurrency=window)
         self.window = window
         self.deadline = deadline
@@ -647,7 +650,7 @@ def verify_site(
         if exc.partial is not None:
             _merge(report, exc.partial)
         report.cut_short = True
-        raise DeadlineError("deadline", source.where(""), _deadline_message(source, report), report) from None
+        raise DeadlineError("deadline", source.name, _deadline_message(source, report), report) from None
     return report
 
 
@@ -666,7 +669,7 @@ def _deadline_message(source: SiteSource, report: SiteReport) -> str:
         how_far = f"after checking {report.files_done} of {report.files_listed} file(s)"
     found = f" ({len(report.problems)} problem(s) found in what was checked)" if report.problems else ""
     return (
-        f"verify-site stopped at its deadline{limit} {how_far} of {source.where('')}; "
+        f"verify-site stopped at its deadline{limit} {how_far} of {source.name}; "
         f"the site is NOT verified{found}"
     )
 

@@ -107,16 +107,18 @@ def test_deadline_stops_a_slow_check_with_124_and_says_how_far_it_got(
     server.fault(f"/{COPY}", "drip")
     done, total = _checked_without(site, COPY), len(_listed(site))
     assert _before_batch_of(site, COPY) + 1 < done < total  # COPY's batch holds others
-    rc, took = _run(server.url, "--deadline", f"{DEADLINE:g}")
-    err = capsys.readouterr().err
-    assert rc == 124, err
-    assert DEADLINE <= took < DEADLINE + MARGIN, took
-    assert (
+    expected = (
         f"error: verify-site stopped at its deadline of 1 s after checking {done} of {total} file(s) "
-        f"of {server.url}/; the site is NOT verified\n"
-    ) in err
-    assert not re.search(r"^verified ", err, re.M)  # no success line, not even in part
-    assert server.hits[f"/{COPY}"] == 1  # dropped, not retried after the deadline
+        f"of {server.url}; the site is NOT verified\n"  # the site named as in every other message
+    )
+    for typed in (server.url, server.url + "/"):
+        rc, took = _run(typed, "--deadline", f"{DEADLINE:g}")
+        err = capsys.readouterr().err
+        assert rc == 124, err
+        assert DEADLINE <= took < DEADLINE + MARGIN, took
+        assert expected in err
+        assert not re.search(r"^verified ", err, re.M)  # no success line, not even in part
+    assert server.hits[f"/{COPY}"] == 2  # dropped, not retried after the deadline (once a run)
 
 
 def test_problems_found_before_the_deadline_are_listed_and_the_status_is_still_124(
@@ -170,7 +172,7 @@ def test_deadline_while_the_manifest_is_read(
     assert took < 0.5 + MARGIN, took
     assert (
         f"verify-site stopped at its deadline of 0.5 s before it could read the manifest of "
-        f"{server.url}/; the site is NOT verified\n"
+        f"{server.url}; the site is NOT verified\n"
     ) in err
 
 
@@ -184,7 +186,7 @@ def test_deadline_error_is_typed_and_its_report_is_never_ok(
     ):
         verify_site(src, keyring)
     exc = caught.value
-    assert (exc.code, exc.url, exc.exit_code) == ("deadline", server.url + "/", 124)
+    assert (exc.code, exc.url, exc.exit_code) == ("deadline", server.url, 124)
     report = exc.report
     assert isinstance(report, SiteReport)
     assert report.cut_short and not report.ok and report.problems == []
@@ -197,10 +199,15 @@ def test_deadline_not_reached_changes_nothing(
 ) -> None:
     server.configure(latency=0.0)
     outputs = []
-    for extra in ([], ["--deadline", "60"], ["--deadline", "0"]):
-        assert _run(server.url, *extra)[0] == 0
+    for typed, extra in (
+        (server.url, []),
+        (server.url, ["--deadline", "60"]),
+        (server.url, ["--deadline", "0"]),
+        (server.url + "/", ["--deadline", "60"]),  # the site is named the same way
+    ):
+        assert _run(typed, *extra)[0] == 0
         outputs.append(capsys.readouterr().err)
-    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0] == outputs[1] == outputs[2] == outputs[3]
     assert f"verified {server.url}: {len(_listed(site))} file(s), 1 record(s)" in outputs[0]
 
     _flip_byte(site / "index.html")
