@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import logging
 import multiprocessing
@@ -141,25 +142,67 @@ def _live_probe(config: Config, probe: Callable[[str, int, str], T]) -> Callable
 def _published_copy(live: str, max_bytes: int, rel: str) -> bytes | None:
     """The bytes of ``rel`` in the live site (the directory ``live``), or None when it has no
     such file (or one larger than any input may be, which no build of it wrote). Never through
-    a symlink at the end."""
+    a symlink at the end, and never a read that could wait (a FIFO): anything there but a
+    regular file is an ``OutputError`` (``_not_a_file``)."""
+    path = f"{live}/{paths.safe_rel(rel)}"
     try:
-        fd = os.open(f"{live}/{paths.safe_rel(rel)}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        # a symlink (ELOOP), a socket (ENXIO); an error opening a regular file is raised as it is
+        if exc.errno == errno.ELOOP:
+            raise _not_a_file(path, stat.S_IFLNK) from None
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(path, mode) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(path, mode)
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return None if len(data) > max_bytes else data
 
 
 def _published_file(live: str, max_bytes: int, rel: str) -> bool:
-    """Whether the live site (the directory ``live``) has a plain file at ``rel`` that a build
-    of it could have written (as ``_published_copy`` reads it: not through a symlink at the
-    end, nor larger than any input may be), found with one ``lstat`` and no read."""
+    """Whether the live site (the directory ``live``) has a file at ``rel`` that a build of it
+    could have written (as ``_published_copy`` reads it: anything there but a regular file is
+    the same ``OutputError``, and a file larger than any input may be is none), found with one
+    ``lstat`` and no read."""
+    path = f"{live}/{paths.safe_rel(rel)}"
     try:
-        st = os.lstat(f"{live}/{paths.safe_rel(rel)}")
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
-    return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_a_file(path, st.st_mode)
+    return st.st_size <= max_bytes
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symlink"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_a_file(path: str, mode: int) -> OutputError:
+    """The error for what stands at ``path`` in the live site (``mode``: its ``lstat`` mode)
+    where the build must compare what it would publish with a regular file or nothing. No build
+    publishes a symlink, a directory or a special file there (the live site was changed by
+    other hands), so the build cannot tell what the site publishes, and stops: nothing is
+    published and the previous site stays as it is."""
+    kind = next((name for test, name in _KINDS if test(mode)), "a device")
+    return OutputError(
+        f"{path}: {kind} in the live site, where a build publishes a regular file; the build "
+        "cannot tell what is published there, so it stopped (the previous site is untouched)"
+    )
 
 
 def _init_pool_worker(parent: int, config: Config, keyring: Keyring, staging: Path | None) -> None:

@@ -600,9 +600,14 @@ class IncrementalSite(StagedSite):
 
     def _copy_from_live(self, rel: str, size: int, live_fd: int) -> None:
         try:
-            src = os.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=live_fd)
-        except OSError:
+            # O_NONBLOCK: a FIFO there is opened (and refused below), not waited on
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            src = os.open(rel, flags, dir_fd=live_fd)
+        except (FileNotFoundError, NotADirectoryError):
             raise StaleStateError(f"{rel} is missing from the live site") from None
+        except OSError as exc:
+            what = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be opened ({exc.strerror})"
+            raise StaleStateError(f"{rel} in the live site {what}") from None
         try:
             st = os.fstat(src)
             if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1:

@@ -13,10 +13,11 @@
 Every problem is collected (``SiteProblem`` with a stable code); nothing stops at the first.
 
 A source may be given a ``Deadline`` for the whole check (``verify-site --deadline``). Over HTTP
-the requests in flight when it passes are cancelled; in a folder it is looked at before each file
-is read (a read the kernel is blocked in cannot be interrupted: the check stops after it). A check
-that reaches its deadline raises ``DeadlineError`` carrying what it found so far, in a report that
-is ``cut_short`` and never ``ok``: a check cut short concludes nothing.
+the requests in flight when it passes are cancelled (the files of their batch already read are
+checked); in a folder it is looked at before each file is read (a read the kernel is blocked in
+cannot be interrupted: the check stops after it). A check that reaches its deadline raises
+``DeadlineError`` carrying what it found so far, in a report that is ``cut_short`` and never
+``ok``: a check cut short concludes nothing.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class SiteSource(Protocol):
     ``DeadlinePassed`` once ``deadline`` (None: no bound) has passed."""
 
     deadline: Deadline | None
+    name: str  # the site as messages name it: the folder, or the base URL without a final "/"
 
     def where(self, rel: str) -> str: ...
 
@@ -139,6 +141,7 @@ class DirSource:
         if not root.is_dir():
             raise UsageError(f"{root}: not a directory")
         self.root = root
+        self.name = str(root)
         self.deadline = deadline
 
     def __enter__(self) -> DirSource:
@@ -205,6 +208,7 @@ class HttpSource:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"{base_url}: not an http(s) URL")
         self.base = base_url if base_url.endswith("/") else base_url + "/"
+        self.name = self.base[:-1]
         self.settings = settings or HttpSettings(retries=2, concurrency=window)
         self.window = window
         self.deadline = deadline
@@ -280,10 +284,23 @@ class HttpSource:
             yield from self._run_batch(batch)
 
     def _run_batch(self, batch: list[tuple[str, int]]) -> Iterator[tuple[str, ReadResult]]:
-        async def run() -> list[ReadResult]:
-            return list(await asyncio.gather(*(self._get(rel, limit) for rel, limit in batch)))
+        """The batch's results in order. When the deadline cuts the batch off, the requests
+        that had finished are still given (in order, without those cancelled), so that what
+        they bring is checked and counted, and then ``DeadlinePassed`` is raised."""
+        done: dict[int, ReadResult] = {}
 
-        yield from zip((rel for rel, _l in batch), self._run(run()), strict=True)
+        async def get(i: int, rel: str, limit: int) -> None:
+            done[i] = await self._get(rel, limit)
+
+        async def run() -> None:
+            await asyncio.gather(*(get(i, rel, limit) for i, (rel, limit) in enumerate(batch)))
+
+        try:
+            self._run(run())
+        except DeadlinePassed:
+            yield from ((batch[i][0], done[i]) for i in sorted(done))
+            raise
+        yield from ((rel, done[i]) for i, (rel, _l) in enumerate(batch))
 
     def list_files(self) -> list[str] | None:
         return None
@@ -633,7 +650,7 @@ def verify_site(
         if exc.partial is not None:
             _merge(report, exc.partial)
         report.cut_short = True
-        raise DeadlineError("deadline", source.where(""), _deadline_message(source, report), report) from None
+        raise DeadlineError("deadline", source.name, _deadline_message(source, report), report) from None
     return report
 
 
@@ -652,7 +669,7 @@ def _deadline_message(source: SiteSource, report: SiteReport) -> str:
         how_far = f"after checking {report.files_done} of {report.files_listed} file(s)"
     found = f" ({len(report.problems)} problem(s) found in what was checked)" if report.problems else ""
     return (
-        f"verify-site stopped at its deadline{limit} {how_far} of {source.where('')}; "
+        f"verify-site stopped at its deadline{limit} {how_far} of {source.name}; "
         f"the site is NOT verified{found}"
     )
 

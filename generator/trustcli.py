@@ -171,7 +171,7 @@ def _verify_site(args: argparse.Namespace) -> int:
     signed = f"signed by {report.signed_by}" if report.signed_by else "not signed"
     log.info(
         "verified %s: %d file(s), %d record(s), manifest %s, built %s",
-        args.target,
+        source.name,
         report.files_checked,
         report.records_checked,
         signed,

@@ -9,22 +9,31 @@ reports it); a copy that only grows is published.
 The integrity findings (``pith/{arxiv_id}/integrity.json``) belong to a paper, whose versions
 share them: a paper the live site publishes them for may not lose them while any version of it
 stays, and every version is refused when none brings a copy.
+
+The live site is read as a build leaves it: a symlink where a build compares stops the build
+with an ``OutputError`` naming the file, and nothing is published.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
+import socket
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator import build as build_module
 from generator.build import SERIAL_BELOW, BuildReport, run_build
+from generator.cli import main
 from generator.config import Config
-from generator.errors import BuildFailedError, RecordError
+from generator.errors import BuildFailedError, OutputError, RecordError
 from generator.identifiers import suffix_from_hash
-from generator.incremental import state_path
+from generator.incremental import spare_path, state_path
 from generator.report import read_report
 from generator.sources.local import load_records
 from generator.synth import (
@@ -38,6 +47,7 @@ from generator.synth import (
 )
 from generator.verify import verify_record
 from generator.verify.growth import rolled_back
+from tests.integration.test_build_faults import Where
 from tests.integration.test_incremental import state_bytes
 
 
@@ -479,3 +489,149 @@ def test_verify_reports_integrity_gone_against_the_live_site(
         assert report.failures == []
     else:
         assert {d for _w, d in _named(report.failures)} == {GONE_DETAIL} and len(report.failures) == 2
+
+
+# -- a symlink (or anything but a regular file) in the live site, where the build compares -------
+def _grown(root: Path, key: TestKey, records: list[dict[str, Any]], findings: set[str]) -> Path:
+    """``_mirror``, with a bundle (and state) of three graph events for the first record: a copy
+    that grows the published one, so the build compares the two."""
+    _mirror(root, key, records, findings)
+    bundle = make_bundle(key, records[0], graph_snapshots=3)
+    _write(root, mirror_files(key, records[0], bundle=bundle, state=make_state(bundle)))
+    return root
+
+
+def _noting(monkeypatch: pytest.MonkeyPatch, where: Where) -> None:
+    """Notes the process in which a live-site probe (a worker's copy reader, settle's lookup)
+    raised its ``OutputError`` (forked workers inherit the wrappers)."""
+    for name in ("_published_copy", "_published_file"):
+        real = getattr(build_module, name)
+
+        def probe(live: str, max_bytes: int, rel: str, real: Any = real) -> Any:
+            try:
+                return real(live, max_bytes, rel)
+            except OutputError:
+                where.note()
+                raise
+
+        monkeypatch.setattr(build_module, name, probe)
+
+
+def _entries(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry under ``root``: its type, its permission bits, and the bytes of a regular
+    file (the target of a symlink). A FIFO or a socket is never opened."""
+    out: dict[str, tuple[int, int, bytes]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode):
+                body = full.read_bytes()
+            else:
+                body = os.readlink(full).encode() if stat.S_ISLNK(st.st_mode) else b""
+            out[full.relative_to(root).as_posix()] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), body)
+    return out
+
+
+def _plant(path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put ``kind`` where the regular file ``path`` stands (a symlink to a copy of its bytes)."""
+    data = path.read_bytes()
+    path.unlink()
+    if kind == "symlink":
+        held = path.parent.parent.parent / f"held-{path.name}"  # beside the site
+        held.write_bytes(data)
+        path.symlink_to(held)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        with monkeypatch.context() as m, socket.socket(socket.AF_UNIX) as sock:
+            m.chdir(path.parent)  # a socket's path is short: bound by its name in its directory
+            sock.bind(path.name)
+
+
+@pytest.mark.timeout(120)  # a FIFO the build waited on would hang it
+@pytest.mark.parametrize(
+    ("kind", "jobs"),
+    [("symlink", 1), ("symlink", 2), ("directory", 1), ("FIFO", 1), ("socket", 1)],
+)
+@pytest.mark.parametrize("incremental", [False, True])
+@pytest.mark.parametrize("planted", ["bundle", "integrity"])
+def test_anything_but_a_regular_file_in_the_live_site_stops_the_build(
+    tmp_path: Path,
+    test_key: TestKey,
+    keyring_file: Path,
+    versions: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    planted: str,
+    incremental: bool,
+    kind: str,
+    jobs: int,
+) -> None:
+    """A build never publishes a symlink, so one in the live site where the build must compare
+    what it would publish with what is published cannot be read as either "this copy" or
+    "nothing": the build stops with an ``OutputError`` naming the file, whatever
+    ``--skip-invalid`` says (no record is at fault), and the site, the symlink and the build
+    state stay as they were. Planted where a record's bundle stands, it is met by the worker
+    that renders the record (a pool worker with two jobs: the error comes back from it); where
+    a paper's findings stand and no input brings them, by the lookup once every record is
+    settled. A directory, a FIFO (never waited on) or a socket there is stopped the same way."""
+    out = tmp_path / "site"
+    fill = _filler(tmp_path / "fill", test_key, SERIAL_BELOW if jobs > 1 else 0, 1)
+    _run(out, keyring_file, _mirror(tmp_path / "first", test_key, versions, {PAPER, OTHER}), fill, jobs=jobs)
+    if incremental:  # the first build wrote no state: build again, incrementally
+        _run(
+            out,
+            keyring_file,
+            _mirror(tmp_path / "again", test_key, versions, {PAPER, OTHER}),
+            fill,
+            jobs=jobs,
+            incremental=True,
+        )
+    rel = f"pith/{_suffix(versions[0])}/bundle.json" if planted == "bundle" else INTEGRITY
+    _plant(out / rel, kind, monkeypatch)
+    tree, beside = _entries(out), set(os.listdir(tmp_path))
+    state = state_bytes(out) if incremental else None
+    if planted == "bundle":
+        src = _grown(tmp_path / "next", test_key, versions, {PAPER, OTHER})
+    else:
+        src = _mirror(tmp_path / "next", test_key, versions, {OTHER})
+    beside |= {"next", "probe-pids"}
+    expected = (
+        f"{out}/{rel}: a {kind} in the live site, where a build publishes a regular file; the build "
+        "cannot tell what is published there, so it stopped (the previous site is untouched)"
+    )
+    where = Where(tmp_path / "probe-pids")
+    _noting(monkeypatch, where)
+
+    # the build's log reaches caplog whatever an earlier ``main`` left on the logger
+    monkeypatch.setattr(logging.getLogger("generator"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("generator"), "handlers", [])
+    caplog.set_level(logging.WARNING, logger="generator")
+    with pytest.raises(OutputError) as caught:
+        _run(out, keyring_file, src, fill, jobs=jobs, incremental=incremental)
+    assert str(caught.value) == expected
+    # an incremental build first copies the live tree, and says what stopped the copy
+    stopped = f"{rel} in the live site is a symlink): rebuilding every record"
+    assert (stopped in caplog.text) == (incremental and kind == "symlink")
+    assert "is missing" not in caplog.text
+    [pid] = where.pids()
+    assert (pid != os.getpid()) == (planted == "bundle" and jobs > 1)
+    # the command: --skip-invalid does not skip it, and the exit status is 1
+    argv = ["build", str(src), str(fill), "-o", str(out), "--keyring", str(keyring_file), "-j", str(jobs)]
+    assert main([*argv, "--skip-invalid", *(["--incremental"] if incremental else [])]) == 1
+    assert f"error: {expected}\n" in capsys.readouterr().err
+    if jobs == 1:  # verify (a build that writes nothing) compares with the live site the same way
+        config = Config(sources=(src, fill), output=out, keyring_files=(keyring_file,), jobs=jobs)
+        with pytest.raises(OutputError) as caught:
+            run_build(config, write=False)
+        assert str(caught.value) == expected
+
+    assert _entries(out) == tree
+    assert (state_bytes(out) if incremental else None) == state
+    now = set(os.listdir(tmp_path))
+    spare = {spare_path(out).name} if incremental else set()  # a failed build may use up the spare
+    assert now <= beside and beside - now <= spare, sorted(now ^ beside)

@@ -78,6 +78,12 @@ def _before_batch_of(site: Path, rel: str) -> int:
     return _listed(site).index(rel) // WINDOW * WINDOW
 
 
+def _checked_without(site: Path, rel: str) -> int:
+    """How many listed files are checked when ``rel`` never arrives: those of the batches before
+    its batch, and the others of its batch (they arrive while it is in flight)."""
+    return min(_before_batch_of(site, rel) + WINDOW, len(_listed(site))) - 1
+
+
 def _flip_byte(path: Path, offset: int = 10) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
@@ -99,18 +105,20 @@ def test_deadline_stops_a_slow_check_with_124_and_says_how_far_it_got(
     site: Path, server: PithServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server.fault(f"/{COPY}", "drip")
-    done, total = _before_batch_of(site, COPY), len(_listed(site))
-    assert 0 < done < total
-    rc, took = _run(server.url, "--deadline", f"{DEADLINE:g}")
-    err = capsys.readouterr().err
-    assert rc == 124, err
-    assert DEADLINE <= took < DEADLINE + MARGIN, took
-    assert (
+    done, total = _checked_without(site, COPY), len(_listed(site))
+    assert _before_batch_of(site, COPY) + 1 < done < total  # COPY's batch holds others
+    expected = (
         f"error: verify-site stopped at its deadline of 1 s after checking {done} of {total} file(s) "
-        f"of {server.url}/; the site is NOT verified\n"
-    ) in err
-    assert not re.search(r"^verified ", err, re.M)  # no success line, not even in part
-    assert server.hits[f"/{COPY}"] == 1  # dropped, not retried after the deadline
+        f"of {server.url}; the site is NOT verified\n"  # the site named as in every other message
+    )
+    for typed in (server.url, server.url + "/"):
+        rc, took = _run(typed, "--deadline", f"{DEADLINE:g}")
+        err = capsys.readouterr().err
+        assert rc == 124, err
+        assert DEADLINE <= took < DEADLINE + MARGIN, took
+        assert expected in err
+        assert not re.search(r"^verified ", err, re.M)  # no success line, not even in part
+    assert server.hits[f"/{COPY}"] == 2  # dropped, not retried after the deadline (once a run)
 
 
 def test_problems_found_before_the_deadline_are_listed_and_the_status_is_still_124(
@@ -130,6 +138,30 @@ def test_problems_found_before_the_deadline_are_listed_and_the_status_is_still_1
     )  # listed, and the check is still not a conclusion
 
 
+def test_files_of_the_batch_cut_off_that_arrived_are_checked(
+    site: Path, server: PithServer, keyring: Keyring
+) -> None:
+    """The deadline cancels COPY, still in flight; the files of its batch that had arrived are
+    checked all the same: counted, and a problem in one of them found."""
+    batch = _listed(site)[_before_batch_of(site, COPY) : _listed(site).index(COPY)]
+    assert len(batch) > 1
+    _flip_byte(site / batch[0])
+    server.fault(f"/{COPY}", "drip")
+    with (
+        HttpSource(server.url, settings=FAST, deadline=Deadline.start(0.5)) as src,
+        pytest.raises(DeadlineError) as caught,
+    ):
+        verify_site(src, keyring)
+    report = caught.value.report
+    assert isinstance(report, SiteReport)
+    assert report.files_done == _checked_without(site, COPY) == report.files_checked
+    assert [(p.code, p.where) for p in report.problems] == [
+        ("file_hash_mismatch", f"{server.url}/{batch[0]}")
+    ]
+    assert caught.value.detail.endswith("the site is NOT verified (1 problem(s) found in what was checked)")
+    assert server.hits[f"/{COPY}"] == 1
+
+
 def test_deadline_while_the_manifest_is_read(
     site: Path, server: PithServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -140,7 +172,7 @@ def test_deadline_while_the_manifest_is_read(
     assert took < 0.5 + MARGIN, took
     assert (
         f"verify-site stopped at its deadline of 0.5 s before it could read the manifest of "
-        f"{server.url}/; the site is NOT verified\n"
+        f"{server.url}; the site is NOT verified\n"
     ) in err
 
 
@@ -154,11 +186,11 @@ def test_deadline_error_is_typed_and_its_report_is_never_ok(
     ):
         verify_site(src, keyring)
     exc = caught.value
-    assert (exc.code, exc.url, exc.exit_code) == ("deadline", server.url + "/", 124)
+    assert (exc.code, exc.url, exc.exit_code) == ("deadline", server.url, 124)
     report = exc.report
     assert isinstance(report, SiteReport)
     assert report.cut_short and not report.ok and report.problems == []
-    assert (report.files_done, report.files_listed) == (_before_batch_of(site, COPY), len(_listed(site)))
+    assert (report.files_done, report.files_listed) == (_checked_without(site, COPY), len(_listed(site)))
     assert src.loop.is_closed()  # closed on the way out: nothing left running
 
 
@@ -167,10 +199,15 @@ def test_deadline_not_reached_changes_nothing(
 ) -> None:
     server.configure(latency=0.0)
     outputs = []
-    for extra in ([], ["--deadline", "60"], ["--deadline", "0"]):
-        assert _run(server.url, *extra)[0] == 0
+    for typed, extra in (
+        (server.url, []),
+        (server.url, ["--deadline", "60"]),
+        (server.url, ["--deadline", "0"]),
+        (server.url + "/", ["--deadline", "60"]),  # the site is named the same way
+    ):
+        assert _run(typed, *extra)[0] == 0
         outputs.append(capsys.readouterr().err)
-    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0] == outputs[1] == outputs[2] == outputs[3]
     assert f"verified {server.url}: {len(_listed(site))} file(s), 1 record(s)" in outputs[0]
 
     _flip_byte(site / "index.html")
